@@ -1,0 +1,3 @@
+from coordssh.cli.main import main
+
+raise SystemExit(main())

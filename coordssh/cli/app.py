@@ -1,0 +1,48 @@
+"""The typer app: one module per group of commands under cli/commands/, each with `register(app)`.
+
+Command modules stay light at import time (typer only); services, transports and rich are
+imported inside the command functions, so `coordssh status` pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+COMMAND_MODULES = (
+    "config_cmd",   # config, init
+    "trust_cmd",    # trust
+    "doctor_cmd",   # doctor
+    "run_cmds",     # assign, status, watch, wait, log, stop, attach
+    "demo_cmd",     # demo
+)
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="coordssh",
+        help="Coordinate Claude Code workers over SSH, agentlessly.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+
+    @app.callback()
+    def root() -> None:
+        """Coordinate Claude Code workers over SSH, agentlessly (no daemon on the workers)."""
+
+    @app.command("version")
+    def version() -> None:
+        """Print the version."""
+        from coordssh import __version__
+
+        typer.echo(f"coordssh {__version__}")
+
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"coordssh.cli.commands.{name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+    return app

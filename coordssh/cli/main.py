@@ -1,0 +1,90 @@
+"""Entry point. The one place where errors become exit codes and messages.
+
+`coordssh --version` is answered before typer is imported: it is the start-up floor.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from coordssh import __version__
+from coordssh.errors import EXIT_INTERNAL, EXIT_USAGE, ConfigError, CoordError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args in (["--version"], ["version"], ["-V"]):
+        sys.stdout.write(f"coordssh {__version__}\n")
+        return 0
+    from coordssh.cli.app import build_app  # typer and click only from here on
+
+    import click
+
+    app = build_app()
+    try:
+        result = app(args=args, prog_name="coordssh", standalone_mode=False)
+        return int(result or 0)
+    except CoordError as err:
+        report_error(err)
+        return err.exit_code
+    except click.exceptions.Exit as ex:
+        return ex.exit_code
+    except click.exceptions.Abort:
+        sys.stderr.write("aborted\n")
+        return 130
+    except click.ClickException as ex:
+        ex.show()
+        return EXIT_USAGE if isinstance(ex, click.UsageError) else ex.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except Exception:  # a bug: one line for the user, the traceback in the debug log
+        path = write_debug_log(traceback.format_exc())
+        sys.stderr.write(
+            f"coordssh: internal error: {sys.exc_info()[1]!r}\n"
+            f"  the traceback is in {path}; please include it in a bug report\n"
+        )
+        return EXIT_INTERNAL
+
+
+def report_error(err: CoordError) -> None:
+    out = sys.stderr
+    if isinstance(err, ConfigError) and len(err.problems) > 1:
+        out.write(f"coordssh: {err.message}\n")
+        for problem in err.problems:
+            out.write(f"  {problem}\n")
+    else:
+        out.write(f"coordssh: {err.message}\n")
+    if err.hint:
+        out.write(f"  hint: {err.hint}\n")
+
+
+def write_debug_log(text: str) -> Path:
+    state = os.environ.get("COORDSSH_STATE_DIR") or _state_dir_guess()
+    path = Path(state) / "debug.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    except OSError:
+        path = Path(os.environ.get("TMPDIR", "/tmp")) / f"coordssh-debug-{os.getuid()}.log"
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    return path
+
+
+def _state_dir_guess() -> str:
+    """The state dir of the config in use, found without loading (the config may be the bug)."""
+    from coordssh.config.discover import find_config_path
+
+    try:
+        return str(find_config_path(None).parent / ".coordssh")
+    except CoordError:
+        return str(Path.cwd() / ".coordssh")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""coordinator.yml: schema (schema.py), loading and validation (load.py)."""

@@ -1,0 +1,138 @@
+"""The validated, frozen shape of coordinator.yml. `load.py` builds it; nothing else reads YAML.
+
+Paths: operator-side paths (state_dir, identity_file, known_hosts) are expanded once at load
+time. Paths on a worker machine (repo_paths, worktree_root, run_root) are kept as written after
+normalising: `~/x` stays `~/x` (expanded on the worker, whose $HOME may differ), relative paths
+are an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Connection = Literal["local", "ssh"]
+Launcher = Literal["tmux", "nohup"]
+
+DEFAULT_WORKTREE_ROOT = "~/.coordssh/worktrees"
+DEFAULT_RUN_ROOT = "~/.coordssh/runs"
+DEFAULT_CLAUDE_COMMAND = "claude"
+
+
+@dataclass(frozen=True)
+class Repo:
+    name: str
+    github: str | None = None          # "owner/name"; None: plain git, no GitHub
+    default_branch: str = "main"
+    build_command: str | None = None
+    test_command: str | None = None
+    depends_on: tuple[str, ...] = ()
+    notes: str | None = None            # extra text for the worker's prompt
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str
+    host: str = "localhost"
+    connection: Connection = "local"
+    user: str | None = None
+    port: int | None = None
+    identity_file: str | None = None    # operator-side path, expanded
+    known_hosts: str | None = None      # operator-side path, expanded; None: ~/.ssh/known_hosts
+    launcher: Launcher = "nohup"
+    claude_command: str = DEFAULT_CLAUDE_COMMAND
+    worktree_root: str = DEFAULT_WORKTREE_ROOT
+    run_root: str = DEFAULT_RUN_ROOT
+    max_workers: int = 2
+    env: dict[str, str] = field(default_factory=dict)
+    capabilities: tuple[str, ...] = ()
+    repos: tuple[str, ...] = ()
+    repo_paths: dict[str, str] = field(default_factory=dict)
+    connect_timeout: float = 5.0
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    max_workers: int = 2
+    stagger_seconds: float = 0
+    backoff_base: float = 60
+    max_retries: int = 3
+    auto_reassign: bool = False
+    stale_threshold: int = 3
+    max_connections: int = 48           # SSH connections opened at once by one command
+
+
+@dataclass(frozen=True)
+class Models:
+    default: str = "sonnet"
+    escalation: tuple[str, ...] = ("haiku", "sonnet", "opus")
+    labels: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> model id shown to the operator
+
+
+@dataclass(frozen=True)
+class Runs:
+    max_runtime_s: float = 4 * 3600
+    result_grace_s: float = 30
+    stop_grace_s: float = 10
+
+
+@dataclass(frozen=True)
+class Reviews:
+    enabled: bool = False
+    auto_dispatch: bool = True
+    require_approval: bool = False
+    checklist: tuple[str, ...] = ()
+    repo_overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SmokeTests:
+    auto_queue: bool = False
+    default_command: str | None = None
+    timeout_seconds: float = 600
+    capability_rules: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path                          # the resolved coordinator.yml
+    state_dir: Path                     # .coordssh/ beside it unless state_dir says otherwise
+    repos: dict[str, Repo]
+    machines: dict[str, Machine]
+    concurrency: Concurrency = Concurrency()
+    models: Models = Models()
+    runs: Runs = Runs()
+    hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    reviews: Reviews = Reviews()
+    smoke_tests: SmokeTests = SmokeTests()
+    claude_command: str = DEFAULT_CLAUDE_COMMAND
+    playbooks_dir: Path | None = None   # None: the playbooks shipped with coordssh
+
+    def machine(self, name: str) -> Machine:
+        from coordssh.errors import NotFound
+        from coordssh.config.suggest import did_you_mean
+
+        try:
+            return self.machines[name]
+        except KeyError:
+            raise NotFound(
+                f"unknown machine '{name}'{did_you_mean(name, self.machines)}",
+                hint=f"machines in {self.path}: {', '.join(self.machines) or '(none)'}",
+            ) from None
+
+    def repo(self, name: str) -> Repo:
+        from coordssh.errors import NotFound
+        from coordssh.config.suggest import did_you_mean
+
+        try:
+            return self.repos[name]
+        except KeyError:
+            raise NotFound(
+                f"unknown repo '{name}'{did_you_mean(name, self.repos)}",
+                hint=f"repos in {self.path}: {', '.join(self.repos) or '(none)'}",
+            ) from None

@@ -1,0 +1,125 @@
+"""The one error tree. Every error carries a message, a hint (the fix) and an exit code.
+
+The CLI maps these to exit codes in one place (`coordssh.cli.main`). Adapters translate
+third-party exceptions into these at the boundary (`raise ... from exc`).
+
+Exit codes (documented in README.md):
+    0   ok
+    1   failure (a remote command failed, a run did not end `done`, a refusal)
+    2   usage or config error (bad flags, broken coordinator.yml, unknown machine/assignment)
+    3   unreachable (connection refused, DNS, connect timeout), or `wait`/`watch` timed out
+    4   authentication or host key problem
+    70  internal error (a bug: traceback in the state directory's debug.log)
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_AUTH = 4
+EXIT_INTERNAL = 70
+
+
+class CoordError(Exception):
+    """Base of every error coordssh raises on purpose."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- usage and configuration (exit 2) ----------------------------------------------------------
+class UsageError(CoordError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """coordinator.yml is missing, unreadable or invalid.
+
+    `problems` holds every problem found (validation reports them all at once), each already
+    formatted as `file:line: path: message`.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, problems: list[str] | None = None):
+        super().__init__(message, hint)
+        self.problems = problems or [message]
+
+
+class NotFound(UsageError):
+    """An unknown machine, repo or assignment id."""
+
+
+# --- failures (exit 1) -------------------------------------------------------------------------
+class Refused(CoordError):
+    """coordssh chose not to act: claimed issue, machine at capacity, ... (the reason is the message)."""
+
+
+class ForgeError(CoordError):
+    """`gh` or git on the operator side failed."""
+
+
+class RunFailed(CoordError):
+    """A run ended in a terminal outcome other than `done` (used by `wait`/`watch`)."""
+
+
+# --- transport (exit 1, 3, 4) ------------------------------------------------------------------
+class TransportError(CoordError):
+    """Base for everything that goes wrong talking to a machine."""
+
+    def __init__(self, message: str, hint: str | None = None, machine: str | None = None):
+        super().__init__(message, hint)
+        self.machine = machine
+
+
+class Unreachable(TransportError):
+    exit_code = EXIT_UNREACHABLE
+
+
+class ConnectTimeout(Unreachable):
+    pass
+
+
+class AuthFailed(TransportError):
+    exit_code = EXIT_AUTH
+
+
+class HostKeyUnknown(AuthFailed):
+    def __init__(self, message: str, hint: str | None = None, machine: str | None = None,
+                 fingerprint: str | None = None):
+        super().__init__(message, hint, machine)
+        self.fingerprint = fingerprint
+
+
+class HostKeyChanged(AuthFailed):
+    pass
+
+
+class RemoteCommandFailed(TransportError):
+    def __init__(self, message: str, hint: str | None = None, machine: str | None = None,
+                 command: str = "", exit_status: int | None = None, stderr_tail: str = ""):
+        super().__init__(message, hint, machine)
+        self.command = command
+        self.exit_status = exit_status
+        self.stderr_tail = stderr_tail
+
+
+class RemoteTimeout(TransportError):
+    """A remote command ran past its timeout (it was killed)."""
+
+
+class WaitTimeout(CoordError):
+    """`wait`/`watch --timeout` ran out before the run ended."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class InternalError(CoordError):
+    exit_code = EXIT_INTERNAL
