@@ -1,0 +1,86 @@
+"""Pure data: assignments, their statuses, and the transitions between them. No I/O here."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+# --- statuses ------------------------------------------------------------------------------------
+STARTING = "starting"
+RUNNING = "running"
+UNKNOWN = "unknown"          # the machine cannot be reached: touch nothing, claim nothing
+DONE = "done"                # claude succeeded and the branch has pushed commits
+ADVISORY = "advisory"        # succeeded, nothing to push
+STUCK = "stuck"
+FAILED = "failed"
+MAX_TURNS = "max_turns"
+BUDGET = "budget"
+USAGE_LIMITED = "usage_limited"
+API_ERROR = "api_error"
+AUTH_FAILED = "auth_failed"
+CRASHED = "crashed"          # no result line and the process is gone; session id kept
+CANCELLED = "cancelled"
+
+LIVE_STATUSES = frozenset({STARTING, RUNNING, UNKNOWN})
+TERMINAL_STATUSES = frozenset({DONE, ADVISORY, STUCK, FAILED, MAX_TURNS, BUDGET, USAGE_LIMITED,
+                               API_ERROR, AUTH_FAILED, CRASHED, CANCELLED})
+ALL_STATUSES = LIVE_STATUSES | TERMINAL_STATUSES
+
+
+def new_assignment_id() -> str:
+    """8 hex digits: short enough to type, random enough for one operator's board."""
+    return secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    machine: str
+    repo: str
+    issue: int
+    branch: str
+    title: str = ""
+    base_branch: str = "main"
+    base_sha: str = ""
+    worktree: str = ""            # path on the worker, as the worker sees it
+    run_dir: str = ""             # <run_root>/<id> on the worker
+    model: str = ""               # the model id shown to the operator
+    role: str = "implement"
+    launcher: str = "nohup"
+    status: str = STARTING
+    reason: str = ""              # one line for every terminal outcome
+    session_id: str = ""
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_s: float | None = None
+    turns: int | None = None
+    cost_usd: float | None = None
+    last_status: str = ""         # the last `STATUS:` line the agent printed
+    pushed_sha: str = ""
+    exit_code: int | None = None
+    resets_at: float | None = None  # usage_limited: when the limit resets (epoch s)
+    offset: int = 0               # bytes of stream.jsonl already folded into this row
+    unreachable_since: float | None = None
+    updated_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Assignment:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def evolve(self, **changes: Any) -> Assignment:
+        return replace(self, **changes)
