@@ -14,7 +14,8 @@ COMMAND_MODULES = (
     "config_cmd",   # config, init
     "trust_cmd",    # trust
     "doctor_cmd",   # doctor
-    "run_cmds",     # assign, status, watch, wait, log, stop, attach
+    "assign_cmd",   # assign
+    "run_cmds",     # status, watch, wait, log, stop, attach
     "demo_cmd",     # demo
 )
 
@@ -42,7 +43,7 @@ def build_app() -> typer.Typer:
 
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"coordssh.cli.commands.{name}")
-        register = getattr(module, "register", None)
+        register = getattr(module, "register", None) or getattr(module, "register_assign", None)
         if register is not None:
             register(app)
     return app
