@@ -21,8 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from coordssh.cli.app import build_app  # typer and click only from here on
 
-    import click
+    import typer
 
+    click = _click_exceptions()
     app = build_app()
     try:
         result = app(args=args, prog_name="coordssh", standalone_mode=False)
@@ -30,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except CoordError as err:
         report_error(err)
         return err.exit_code
-    except click.exceptions.Exit as ex:
+    except typer.Exit as ex:
         return ex.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.stderr.write("aborted\n")
         return 130
     except click.ClickException as ex:
@@ -48,6 +49,15 @@ def main(argv: list[str] | None = None) -> int:
             f"  the traceback is in {path}; please include it in a bug report\n"
         )
         return EXIT_INTERNAL
+
+
+def _click_exceptions():
+    """typer >= 0.20 vendors click as typer._click; older versions use click itself."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from click import exceptions
+    return exceptions
 
 
 def report_error(err: CoordError) -> None:
