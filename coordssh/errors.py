@@ -121,5 +121,9 @@ class WaitTimeout(CoordError):
     exit_code = EXIT_UNREACHABLE
 
 
+class StateError(CoordError):
+    """The operator's state (the board) is unreadable, locked too long, or from a newer coordssh."""
+
+
 class InternalError(CoordError):
     exit_code = EXIT_INTERNAL

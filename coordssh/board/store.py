@@ -1,0 +1,297 @@
+"""The board: assignments, a small key-value table and the schema version, in TinyDB.
+
+Files in the state directory (created 0700; every file 0600):
+  board.json          live rows and recent finished ones (what `status` reads)
+  board-archive.json  finished rows moved out of board.json (see `keep_terminal`)
+  board.lock          the cross-process lock held across every read-modify-write
+
+Writes take the lock, read once, change in memory, and write once (AtomicJSONStorage: temp file,
+fsync, rename). Reads take no lock: the file is only ever replaced whole, so a reader always sees
+a complete board. `notify` from cron and an interactive command can therefore run together.
+
+Rows are keyed by assignment id (TinyDB document ids are strings here, never scan-inserted).
+Every write keeps at most `keep_terminal` finished rows in board.json, moving the oldest to the
+archive in chunks, so the cost of `status` does not grow with history (TinyDB re-parses the whole
+file on every operation). `get`/`find` still see archived rows; a row in both files (an archived
+row put again) is read from board.json.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import filelock
+from tinydb import TinyDB
+from tinydb.table import Document, Table
+
+from coordssh.board.migrate import ASSIGNMENTS, KV, migrate, new_board_data
+from coordssh.board.storage import FILE_MODE, AtomicJSONStorage, read_json, write_json_atomic
+from coordssh.domain.models import LIVE_STATUSES, TERMINAL_STATUSES, Assignment
+from coordssh.errors import NotFound, StateError, UsageError
+
+BOARD_FILE = "board.json"
+ARCHIVE_FILE = "board-archive.json"
+LOCK_FILE = "board.lock"
+
+KEEP_TERMINAL = 300       # finished rows kept in board.json (status shows recent history)
+ARCHIVE_CHUNK = 100       # move rows only once this many are over, so the archive is rarely rewritten
+LOCK_TIMEOUT_S = 30.0
+
+
+class _IdTable(Table):
+    document_id_class = str
+
+
+class _BoardDB(TinyDB):
+    table_class = _IdTable
+
+
+def _finished_key(row: Mapping[str, Any]) -> float:
+    return row.get("finished_at") or row.get("updated_at") or row.get("created_at") or 0.0
+
+
+def _row_matches(row: Mapping[str, Any], machine: str | None, live_only: bool) -> bool:
+    if machine is not None and row.get("machine") != machine:
+        return False
+    return not live_only or row.get("status") in LIVE_STATUSES
+
+
+def _sorted(rows: Iterable[Mapping[str, Any]]) -> builtins.list[Assignment]:
+    found = sorted(rows, key=lambda r: (r.get("created_at") or 0.0, r.get("id", "")))
+    return [Assignment.from_dict(dict(r)) for r in found]
+
+
+class _Archive:
+    """board-archive.json, loaded lazily: most commands never touch it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._rows: dict[str, dict[str, Any]] | None = None
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        if self._rows is None:
+            data = read_json(self.path)
+            data = migrate(data, self.path)[0] if data is not None else new_board_data()
+            self._rows = data.get(ASSIGNMENTS, {})
+        return self._rows
+
+    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append rows and rewrite the archive (the caller holds the board lock)."""
+        merged = dict(self.rows())
+        merged.update({str(r["id"]): dict(r) for r in rows})
+        data = new_board_data()
+        data[ASSIGNMENTS] = merged
+        write_json_atomic(self.path, data)
+        self._rows = merged
+
+
+class Tx:
+    """Reads and writes on one snapshot of the board. Made by `Board.transaction()`."""
+
+    def __init__(self, db: _BoardDB, archive: _Archive) -> None:
+        self._table = db.table(ASSIGNMENTS, cache_size=0)
+        self._kv = db.table(KV, cache_size=0)
+        self._archive = archive
+        self._pending: dict[str, dict[str, Any]] = {}
+
+    @property
+    def _rows(self) -> Table:
+        """The assignments table with pending puts applied.
+
+        Each TinyDB write copies the whole table, so puts are collected and applied with two
+        operations (remove the old rows, insert the new ones) before the next read or the commit.
+        """
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            self._table.remove(doc_ids=[i for i in pending if self._table.contains(doc_id=i)])
+            self._table.insert_multiple(Document(row, doc_id=i) for i, row in pending.items())
+        return self._table
+
+    def flush(self) -> None:
+        self._rows  # noqa: B018 (the property applies the pending puts)
+
+    def get(self, assignment_id: str) -> Assignment | None:
+        doc = self._rows.get(doc_id=assignment_id)
+        if doc is None:
+            doc = self._archive.rows().get(assignment_id)
+        return Assignment.from_dict(dict(doc)) if doc is not None else None
+
+    def put(self, assignment: Assignment) -> None:
+        self._pending[assignment.id] = assignment.to_dict()
+
+    def update(self, assignment_id: str, **changes: Any) -> Assignment:
+        current = self.get(assignment_id)
+        if current is None:
+            raise NotFound(f"no assignment '{assignment_id}' on the board",
+                           hint="`coordssh status` lists the assignments")
+        updated = current.evolve(**changes)
+        self.put(updated)
+        return updated
+
+    def list(self, *, machine: str | None = None, live_only: bool = False,
+             include_archived: bool = False) -> builtins.list[Assignment]:
+        rows = {doc.doc_id: doc for doc in self._rows.all() if _row_matches(doc, machine, live_only)}
+        if include_archived and not live_only:
+            for key, row in self._archive.rows().items():
+                if key not in rows and _row_matches(row, machine, False):
+                    rows[key] = row
+        return _sorted(rows.values())
+
+    def ids(self, *, include_archived: bool = True) -> set[str]:
+        found = {doc.doc_id for doc in self._rows.all()}
+        if include_archived:
+            found.update(self._archive.rows())
+        return found
+
+    def kv_get(self, key: str, default: Any = None) -> Any:
+        doc = self._kv.get(doc_id=key)
+        return default if doc is None else doc.get("value", default)
+
+    def kv_set(self, key: str, value: Any) -> None:
+        self._kv.upsert(Document({"value": value}, doc_id=key))
+
+    def archive_overflow(self, keep: int, chunk: int) -> int:
+        """Move the oldest finished rows past `keep` to the archive; the number moved."""
+        if len(self._rows) <= keep + chunk:
+            return 0
+        finished = [doc for doc in self._rows.all() if doc.get("status") in TERMINAL_STATUSES]
+        if len(finished) <= keep + chunk:
+            return 0
+        finished.sort(key=_finished_key)
+        old = finished[: len(finished) - keep]
+        # Archive first: a crash in between leaves a row in both files, and board.json wins.
+        self._archive.add(old)
+        self._rows.remove(doc_ids=[doc.doc_id for doc in old])
+        return len(old)
+
+
+def match_prefix(ids: Iterable[str], prefix: str) -> builtins.list[str]:
+    return sorted(i for i in ids if i.startswith(prefix))
+
+
+class Board:
+    """The operator's record of assignments. Open with `Board.open(state_dir)`."""
+
+    def __init__(self, state_dir: Path, *, keep_terminal: int = KEEP_TERMINAL,
+                 archive_chunk: int = ARCHIVE_CHUNK, lock_timeout: float = LOCK_TIMEOUT_S) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / BOARD_FILE
+        self.archive_path = self.state_dir / ARCHIVE_FILE
+        self.lock_path = self.state_dir / LOCK_FILE
+        self._storage = AtomicJSONStorage(self.path)
+        self._db = _BoardDB(storage=lambda: self._storage)
+        self._lock = filelock.FileLock(self.lock_path, timeout=lock_timeout, mode=FILE_MODE)
+        self._lock_timeout = lock_timeout
+        self._keep, self._chunk = keep_terminal, archive_chunk
+        self._tx: Tx | None = None
+
+    @classmethod
+    def open(cls, state_dir: Path, **options: Any) -> Board:
+        """Create the state dir (0700) and the board if missing; migrate an older schema."""
+        board = cls(state_dir, **options)
+        board.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with board._locked():
+            data = read_json(board.path)
+            if data is None:
+                write_json_atomic(board.path, new_board_data())
+            else:
+                data, changed = migrate(data, board.path)
+                if changed:
+                    write_json_atomic(board.path, data)
+        return board
+
+    # --- reads (no lock; the file is replaced whole) --------------------------------------------
+    def _reader(self) -> Tx:
+        return self._tx or Tx(self._db, _Archive(self.archive_path))
+
+    def get(self, assignment_id: str) -> Assignment | None:
+        return self._reader().get(assignment_id)
+
+    def find(self, id_or_prefix: str) -> Assignment:
+        prefix = id_or_prefix.strip()
+        if not prefix:
+            raise UsageError("an assignment id is required",
+                             hint="`coordssh status` lists the assignments and their ids")
+        reader = self._reader()
+        exact = reader.get(prefix)
+        if exact is not None:
+            return exact
+        matches = match_prefix(reader.ids(), prefix)
+        if not matches:
+            raise NotFound(f"no assignment id starts with '{prefix}'",
+                           hint="`coordssh status` lists the assignments and their ids")
+        if len(matches) > 1:
+            shown = ", ".join(matches[:8]) + (", ..." if len(matches) > 8 else "")
+            raise NotFound(f"'{prefix}' matches {len(matches)} assignments: {shown}",
+                           hint="type more characters of the id")
+        found = reader.get(matches[0])
+        assert found is not None  # the id came from the same snapshot
+        return found
+
+    def list(self, *, machine: str | None = None, live_only: bool = False,
+             include_archived: bool = False) -> builtins.list[Assignment]:
+        """Assignments by creation time. Archived (old finished) rows only with include_archived."""
+        return self._reader().list(machine=machine, live_only=live_only,
+                                   include_archived=include_archived)
+
+    def kv_get(self, key: str, default: Any = None) -> Any:
+        return self._reader().kv_get(key, default)
+
+    # --- writes (each one locked read-modify-write) ---------------------------------------------
+    def put(self, assignment: Assignment) -> None:
+        with self.transaction() as tx:
+            tx.put(assignment)
+
+    def update_many(self, changes: Mapping[str, Mapping[str, Any]]) -> None:
+        """Apply {id: {field: value}} in one write; an unknown id changes nothing (NotFound)."""
+        with self.transaction() as tx:
+            for assignment_id, fields in changes.items():
+                tx.update(assignment_id, **fields)
+
+    def kv_set(self, key: str, value: Any) -> None:
+        with self.transaction() as tx:
+            tx.kv_set(key, value)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """The exclusive lock for the block; written once at exit, not at all on an exception.
+
+        A transaction opened inside another one joins it.
+        """
+        if self._tx is not None:
+            yield self._tx
+            return
+        with self._locked():
+            self._storage.begin()
+            tx = self._tx = Tx(self._db, _Archive(self.archive_path))
+            try:
+                yield tx
+                tx.flush()
+                tx.archive_overflow(self._keep, self._chunk)
+            except BaseException:
+                self._storage.rollback()
+                raise
+            else:
+                self._storage.commit()
+            finally:
+                self._tx = None
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise StateError(
+                f"the board is locked by another coordssh process for over "
+                f"{self._lock_timeout:.0f} s ({self.lock_path})",
+                hint=f"wait for the other command to finish; `fuser {self.lock_path}` shows who "
+                     "holds it",
+            ) from None
+        try:
+            yield
+        finally:
+            self._lock.release()
