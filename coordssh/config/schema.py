@@ -18,6 +18,15 @@ Launcher = Literal["tmux", "nohup"]
 DEFAULT_WORKTREE_ROOT = "~/.coordssh/worktrees"
 DEFAULT_RUN_ROOT = "~/.coordssh/runs"
 DEFAULT_CLAUDE_COMMAND = "claude"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+# Short names accepted wherever a model is named; `models.aliases` in coordinator.yml adds to
+# and overrides these. `claude --model` takes both the short names and full ids.
+BUILTIN_MODEL_ALIASES = {
+    "haiku": "claude-haiku-4-5",
+    "sonnet": "claude-sonnet-4-6",
+    "opus": "claude-opus-4-6",
+}
 
 
 @dataclass(frozen=True)
