@@ -66,6 +66,24 @@ class ForgeError(CoordError):
     """`gh` or git on the operator side failed."""
 
 
+class ForgeNotFound(ForgeError):
+    """The forge has no such issue, pull request or repository (the message names it)."""
+
+
+class ForgeAuthFailed(ForgeError):
+    """`gh` has no token, or its token is invalid."""
+
+    exit_code = EXIT_AUTH
+
+
+class ForgeRateLimited(ForgeError):
+    """GitHub refused for a rate limit; `retry_after` is the suggested wait in seconds."""
+
+    def __init__(self, message: str, hint: str | None = None, retry_after: float = 60.0):
+        super().__init__(message, hint)
+        self.retry_after = retry_after
+
+
 class RunFailed(CoordError):
     """A run ended in a terminal outcome other than `done` (used by `wait`/`watch`)."""
 

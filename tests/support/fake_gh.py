@@ -1,0 +1,53 @@
+"""Drive the fake `gh` (tests/bin/gh): its state file, its invocation log, its environment."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+FAKE_GH = Path(__file__).resolve().parents[1] / "bin" / "gh"
+
+
+class FakeGitHub:
+    def __init__(self, root: Path, repo: str = "o/r") -> None:
+        self.state_path = root / "gh-state.json"
+        self.log_path = root / "gh-log.jsonl"
+        self.gh = str(FAKE_GH)
+        self.repo = repo
+        self.save({"auth": "ok", "faults": [], "repos": {repo: {"labels": {}, "issues": {}}}})
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "FAKE_GH_STATE": str(self.state_path),
+                "FAKE_GH_LOG": str(self.log_path)}
+
+    def load(self) -> dict[str, Any]:
+        return json.loads(self.state_path.read_text(encoding="utf-8"))
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.state_path.write_text(json.dumps(state), encoding="utf-8")
+
+    def update(self, **changes: Any) -> None:
+        self.save({**self.load(), **changes})
+
+    def add_label(self, name: str, color: str = "0e8a16", description: str = "") -> None:
+        state = self.load()
+        state["repos"][self.repo]["labels"][name] = {"color": color, "description": description}
+        self.save(state)
+
+    def add_issue(self, number: int, title: str, body: str = "", labels: tuple[str, ...] = (),
+                  **extra: Any) -> None:
+        state = self.load()
+        issue = {"title": title, "body": body, "labels": list(labels), "state": "OPEN", **extra}
+        state["repos"][self.repo]["issues"][str(number)] = issue
+        self.save(state)
+
+    def issue(self, number: int) -> dict[str, Any]:
+        return self.load()["repos"][self.repo]["issues"][str(number)]
+
+    def calls(self) -> list[dict[str, Any]]:
+        if not self.log_path.exists():
+            return []
+        return [json.loads(line) for line in self.log_path.read_text(encoding="utf-8").splitlines()]
