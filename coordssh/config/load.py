@@ -77,8 +77,9 @@ def _build(c: Checker, data: dict[str, Any], path: Path) -> Config:
     claude_command = c.string(data, (), "claude_command", DEFAULT_CLAUDE_COMMAND) or DEFAULT_CLAUDE_COMMAND
     concurrency = build_concurrency(c, data.get("concurrency"))
     repos = build_repos(c, data.get("repos"))
+    known_repos = tuple(repos) if isinstance(data.get("repos"), list) else None
     defaults = MachineDefaults(claude_command=claude_command, max_workers=concurrency.max_workers,
-                               repos=tuple(repos))
+                               repos=known_repos)
     return Config(
         path=path,
         state_dir=c.local_path(data, (), "state_dir") or path.parent / STATE_DIR_NAME,
@@ -88,7 +89,7 @@ def _build(c: Checker, data: dict[str, Any], path: Path) -> Config:
         models=build_models(c, data.get("models")),
         runs=build_runs(c, data.get("runs")),
         hooks=build_hooks(c, data.get("hooks")),
-        reviews=build_reviews(c, data.get("reviews"), repos),
+        reviews=build_reviews(c, data.get("reviews"), known_repos),
         smoke_tests=build_smoke_tests(c, data.get("smoke_tests")),
         claude_command=claude_command,
         playbooks_dir=c.local_path(data, (), "playbooks_dir"),

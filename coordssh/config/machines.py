@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ _BAD_HOST_RE = re.compile(r"^-|[\s/'\"`$;&|]")
 class MachineDefaults:
     claude_command: str
     max_workers: int
-    repos: tuple[str, ...]          # the names defined under repos:
+    repos: tuple[str, ...] | None   # the names defined under repos: (None: that section is broken)
 
 
 def build_repos(c: Checker, raw: Any) -> dict[str, Repo]:
@@ -82,12 +82,18 @@ def _check_depends_on(c: Checker, path: YamlPath, repo: Repo, repos: dict[str, R
     for i, dep in enumerate(repo.depends_on):
         if dep == repo.name:
             c.add((*path, "depends_on", i), f"repo '{dep}' cannot depend on itself")
-        elif dep not in repos:
-            c.add((*path, "depends_on", i), _undefined_repo(dep, repos))
+        else:
+            check_repo_ref(c, (*path, "depends_on", i), dep, repos)
 
 
-def _undefined_repo(name: str, repos) -> str:
-    return f"repo '{name}' is not defined in repos{did_you_mean(name, repos)}"
+def check_repo_ref(c: Checker, path: YamlPath, name: str, defined: Collection[str] | None, *,
+                   key: bool = False) -> bool:
+    """Report `name` unless it is a defined repo. With `defined` None (the repos section itself
+    is broken) nothing is reported: every reference would be a false alarm."""
+    if defined is None or name in defined:
+        return True
+    c.add(path, f"repo '{name}' is not defined in repos{did_you_mean(name, defined)}", key=key)
+    return False
 
 
 def build_machines(c: Checker, raw: Any, defaults: MachineDefaults) -> dict[str, Machine]:
@@ -140,13 +146,12 @@ def _host(c: Checker, m: dict, path: YamlPath) -> str:
     return host
 
 
-def _repo_paths(c: Checker, m: dict, path: YamlPath, defined: tuple[str, ...]) -> dict[str, str]:
+def _repo_paths(c: Checker, m: dict, path: YamlPath, defined: Collection[str] | None) -> dict[str, str]:
     raw = c.mapping(m.get("repo_paths"), (*path, "repo_paths"))
     result = {}
     for repo, value in raw.items():
         where = (*path, "repo_paths", repo)
-        if repo not in defined:
-            c.add(where, _undefined_repo(repo, defined), key=True)
+        if not check_repo_ref(c, where, repo, defined, key=True):
             continue
         worker_path = c.worker_path(m, where, None, value=value)
         if worker_path is not None:
@@ -154,7 +159,7 @@ def _repo_paths(c: Checker, m: dict, path: YamlPath, defined: tuple[str, ...]) -
     return result
 
 
-def _machine_repos(c: Checker, m: dict, path: YamlPath, defined: tuple[str, ...],
+def _machine_repos(c: Checker, m: dict, path: YamlPath, defined: Collection[str] | None,
                    repo_paths: dict[str, str]) -> tuple[str, ...]:
     """`repos`, or the keys of `repo_paths` when `repos` is not written.
 
@@ -164,9 +169,9 @@ def _machine_repos(c: Checker, m: dict, path: YamlPath, defined: tuple[str, ...]
         return tuple(repo_paths)
     result = []
     for i, repo in enumerate(c.strings(m, path, "repos")):
-        if repo not in defined:
-            c.add((*path, "repos", i), _undefined_repo(repo, defined))
-        elif repo not in repo_paths and repo not in (m.get("repo_paths") or {}):
+        if not check_repo_ref(c, (*path, "repos", i), repo, defined):
+            continue
+        if repo not in repo_paths and repo not in (m.get("repo_paths") or {}):
             c.add((*path, "repos", i), f"repo '{repo}' has no entry in repo_paths "
                                        "(where is its clone on this machine?)")
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from coordssh.config.schema import (
@@ -12,6 +13,7 @@ from coordssh.config.schema import (
     Runs,
     SmokeTests,
 )
+from coordssh.config.machines import check_repo_ref
 from coordssh.config.suggest import did_you_mean
 from coordssh.config.validate import Checker
 from coordssh.config.yaml_lines import YamlPath
@@ -82,7 +84,7 @@ def build_hooks(c: Checker, raw: Any) -> dict[str, tuple[str, ...]]:
     return {name: c.strings(m, path, name) for name in m}
 
 
-def build_reviews(c: Checker, raw: Any, repos: dict) -> Reviews:
+def build_reviews(c: Checker, raw: Any, repos: Collection[str] | None) -> Reviews:
     path: YamlPath = ("reviews",)
     m = c.mapping(raw, path, REVIEWS_KEYS)
     d = Reviews()
@@ -90,11 +92,8 @@ def build_reviews(c: Checker, raw: Any, repos: dict) -> Reviews:
     overrides_raw = c.mapping(m.get("repo_overrides"), overrides_path)
     overrides = {}
     for repo in overrides_raw:
-        if repo not in repos:
-            c.add((*overrides_path, repo),
-                  f"repo '{repo}' is not defined in repos{did_you_mean(repo, repos)}", key=True)
-            continue
-        overrides[repo] = c.strings(overrides_raw, overrides_path, repo)
+        if check_repo_ref(c, (*overrides_path, repo), repo, repos, key=True):
+            overrides[repo] = c.strings(overrides_raw, overrides_path, repo)
     return Reviews(
         enabled=c.boolean(m, path, "enabled", d.enabled),
         auto_dispatch=c.boolean(m, path, "auto_dispatch", d.auto_dispatch),
