@@ -1,0 +1,241 @@
+"""The probe: one lean script per host that reports every run envelope at once.
+
+One exec over one connection, O(1) processes per host plus one `stat` (and, when there are new
+bytes, one `tail | head`) per run. The output is framed and binary-safe, never JSON-escaped in sh:
+
+    run id=ID pid=123 alive=1 group=1 started_at=... size=N mtime=M offset=O len=L errlen=K
+    <L bytes of stream.jsonl from O><K bytes: the tail of stderr.log>
+    (a newline)
+    ...
+    end now=EPOCH runs=COUNT
+
+A key is absent when its file is absent (an empty file gives `key=`). Values are cut at the first
+byte outside [0-9A-Za-z._:+-], so a header always stays one line of `key=value` words.
+`parse_probe` is pure and checked by golden tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coordssh.errors import RemoteCommandFailed
+from coordssh.shell.command import Command, sh_script
+from coordssh.shell.paths import EXPAND_HOME
+from coordssh.transport.base import Transport
+
+CHUNK_CAP = 4 * 1024 * 1024      # new stream bytes per run per probe; the rest comes next time
+STDERR_CAP = 4096                # stderr.log tail once the run has ended
+PROBE_TIMEOUT = 30.0
+NO_DATA = "-"                    # offset meaning "facts only, no stream bytes"
+
+# The envelope files read as one-line facts (see docs/architecture.md).
+FACT_FILES = ("pid", "started_at", "finished_at", "exit_code", "claude_exit", "cancelled",
+              "timed_out", "pushed_sha", "rescue_sha")
+
+PROBE_SCRIPT = EXPAND_HOME + r'''
+root=$(expand_home "$1"); cap=$2; errcap=$3; shift 3
+if stat -c %s / >/dev/null 2>&1; then sfmt='-c'; sarg='%n %s %Y'; else sfmt='-f'; sarg='%N %z %m'; fi
+count=0
+fact() {
+  [ -f "$d/$1" ] || return 0
+  v=; read -r v < "$d/$1" || :
+  v=${v%%[!0-9A-Za-z._:+-]*}
+  h="$h $1=$v"
+}
+sizes() {
+  size=; mtime=; esize=
+  set -- $(stat $sfmt "$sarg" stream.jsonl stderr.log 2>/dev/null)
+  while [ $# -ge 3 ]; do
+    case $1 in stream.jsonl) size=$2; mtime=$3;; stderr.log) esize=$2;; esac
+    shift 3
+  done
+}
+probe_run() {
+  id=$1; off=$2; count=$((count + 1))
+  d=$root/$id
+  if ! cd "$d" 2>/dev/null; then printf 'run id=%s missing=1 len=0 errlen=0\n\n' "$id"; return; fi
+  h="run id=$id"
+  for f in pid started_at finished_at exit_code claude_exit cancelled timed_out pushed_sha rescue_sha; do
+    fact "$f"
+  done
+  pid=; [ -f pid ] && { read -r pid < pid || :; pid=${pid%%[!0-9]*}; }
+  alive=0; group=0
+  if [ -n "$pid" ]; then
+    kill -0 "$pid" 2>/dev/null && alive=1
+    kill -0 "-$pid" 2>/dev/null && group=1
+  fi
+  sizes
+  len=0; errlen=0
+  if [ "$off" != - ] && [ -n "$size" ] && [ "$size" -gt "$off" ]; then
+    len=$((size - off)); [ "$len" -gt "$cap" ] && len=$cap
+  fi
+  if [ "$alive" = 0 ] && [ -n "$esize" ]; then
+    errlen=$esize; [ "$errlen" -gt "$errcap" ] && errlen=$errcap
+  fi
+  printf '%s alive=%s group=%s size=%s mtime=%s offset=%s len=%s errlen=%s\n' \
+    "$h" "$alive" "$group" "$size" "$mtime" "$off" "$len" "$errlen"
+  [ "$len" -gt 0 ] && tail -c +$((off + 1)) stream.jsonl | head -c "$len"
+  [ "$errlen" -gt 0 ] && tail -c "$errlen" stderr.log
+  printf '\n'
+}
+if [ $# -gt 0 ]; then
+  while [ $# -ge 2 ]; do probe_run "$1" "$2"; shift 2; done
+elif [ -d "$root" ]; then
+  for p in "$root"/*/; do
+    [ -d "$p" ] || continue
+    p=${p%/}; id=${p##*/}
+    case $id in *[!0-9A-Za-z._-]*) continue;; esac
+    probe_run "$id" -
+  done
+fi
+printf 'end now=%s runs=%s\n' "$(date +%s)" "$count"
+'''
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What one run's envelope said at probe time. `data` is stream.jsonl from `offset`."""
+
+    id: str
+    missing: bool = False
+    pid: int | None = None
+    alive: bool = False           # kill -0 on the pid: the truth
+    group_alive: bool = False     # some process of its group still lives (lingering children)
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    claude_exit: int | None = None
+    cancelled: float | None = None
+    timed_out: bool = False
+    pushed_sha: str | None = None
+    rescue_sha: str | None = None
+    size: int | None = None       # stream.jsonl size; None when the file is absent
+    mtime: float | None = None    # stream.jsonl mtime on the worker's clock
+    offset: int | None = None     # None: facts only
+    data: bytes = b""
+    stderr_tail: bytes = b""
+
+    @property
+    def finished(self) -> bool:
+        """The envelope is complete (the wrapper's trap wrote finished_at last)."""
+        return self.finished_at is not None
+
+    @property
+    def more(self) -> bool:
+        """Stream bytes remain beyond this chunk (it was capped)."""
+        return (self.size is not None and self.offset is not None
+                and self.offset + len(self.data) < self.size)
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    now: float                    # the worker's clock at the end of the probe
+    runs: dict[str, RunFacts]
+
+
+class ProbeParseError(ValueError):
+    pass
+
+
+def probe_command(run_root: str, runs: dict[str, int | None] | None = None, *,
+                  cap: int = CHUNK_CAP, stderr_cap: int = STDERR_CAP) -> Command:
+    """The probe for `runs` (id -> stream offset, None for facts only), or every run dir."""
+    args = [run_root, str(cap), str(stderr_cap)]
+    for run_id, offset in (runs or {}).items():
+        args += [run_id, NO_DATA if offset is None else str(int(offset))]
+    return sh_script(PROBE_SCRIPT, *args)
+
+
+async def probe(transport: Transport, run_root: str, runs: dict[str, int | None] | None = None,
+                *, cap: int = CHUNK_CAP, timeout: float = PROBE_TIMEOUT) -> ProbeReport:
+    """Run the probe on `transport` and parse it. An empty `runs` dict probes nothing."""
+    if runs is not None and not runs:
+        return ProbeReport(now=0.0, runs={})
+    result = await transport.run(probe_command(run_root, runs, cap=cap), timeout=timeout)
+    try:
+        return parse_probe(result.stdout)
+    except ProbeParseError as exc:
+        raise RemoteCommandFailed(
+            f"on {transport.name}: the run probe's output was cut off or garbled ({exc})",
+            hint="run `coordssh doctor` on this machine; its shell may print text on startup "
+                 f"(exit {result.returncode}: {result.stderr_text.strip()[-200:]})",
+            machine=transport.name, command="probe", exit_status=result.returncode) from exc
+
+
+# --- the pure parser ----------------------------------------------------------------------------
+def parse_probe(out: bytes) -> ProbeReport:
+    runs: dict[str, RunFacts] = {}
+    pos = 0
+    while pos < len(out):
+        line_end = out.find(b"\n", pos)
+        if line_end < 0:
+            raise ProbeParseError(f"unterminated header at byte {pos}")
+        kind, fields = _header(out[pos:line_end])
+        pos = line_end + 1
+        if kind == "end":
+            return ProbeReport(now=_float(fields.get("now")) or 0.0, runs=runs)
+        if kind != "run":
+            raise ProbeParseError(f"unexpected record {kind!r} at byte {line_end}")
+        facts, pos = _run_record(fields, out, pos)
+        runs[facts.id] = facts
+    raise ProbeParseError("no end marker")
+
+
+def _header(line: bytes) -> tuple[str, dict[str, str]]:
+    words = line.decode("ascii", "replace").split(" ")
+    fields = {}
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if sep:
+            fields[key] = value
+    return words[0], fields
+
+
+def _run_record(fields: dict[str, str], out: bytes, pos: int) -> tuple[RunFacts, int]:
+    length, errlen = _int(fields.get("len")) or 0, _int(fields.get("errlen")) or 0
+    end = pos + length + errlen
+    if end + 1 > len(out) or out[end:end + 1] != b"\n":
+        raise ProbeParseError(f"run {fields.get('id')!r}: framed data does not end where promised")
+    offset = fields.get("offset")
+    facts = RunFacts(
+        id=fields.get("id", ""),
+        missing=fields.get("missing") == "1",
+        pid=_int(fields.get("pid")),
+        alive=fields.get("alive") == "1",
+        group_alive=fields.get("group") == "1",
+        started_at=_float(fields.get("started_at")),
+        finished_at=_float(fields.get("finished_at")),
+        exit_code=_int(fields.get("exit_code")),
+        claude_exit=_int(fields.get("claude_exit")),
+        cancelled=_flag_time(fields, "cancelled"),
+        timed_out="timed_out" in fields,
+        pushed_sha=fields.get("pushed_sha"),
+        rescue_sha=fields.get("rescue_sha"),
+        size=_int(fields.get("size")),
+        mtime=_float(fields.get("mtime")),
+        offset=None if offset in (None, NO_DATA) else _int(offset),
+        data=out[pos:pos + length],
+        stderr_tail=out[pos + length:end],
+    )
+    return facts, end + 1
+
+
+def _flag_time(fields: dict[str, str], key: str) -> float | None:
+    """A flag file whose content is a time: present but empty or garbled still counts."""
+    if key not in fields:
+        return None
+    return _float(fields[key]) or 0.0
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

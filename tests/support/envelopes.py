@@ -1,0 +1,99 @@
+"""Run envelopes made by hand (real files, real processes) for the probe/observe/follow tests.
+
+    env = Envelopes(run_root)
+    run = env.make("r1", stream=fixture("success.jsonl"), live=True, started_at=100)
+    run.append(b'...')        # the "agent" writes more
+    run.finish(exit_code=0)   # the trap's files, then the process ends
+    env.cleanup()             # kills only the processes this helper started
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stream-json"
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_lines(name: str) -> list[bytes]:
+    return fixture(name).splitlines(keepends=True)
+
+
+@dataclass
+class Run:
+    dir: Path
+    proc: subprocess.Popen | None = None
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    def write(self, name: str, content: str | bytes) -> None:
+        path = self.dir / name
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+
+    def append(self, data: bytes) -> None:
+        with open(self.dir / "stream.jsonl", "ab") as fh:
+            fh.write(data)
+
+    def finish(self, exit_code: int = 0, *, pushed_sha: str | None = None) -> None:
+        self.kill()
+        self.write("claude_exit", f"{exit_code}\n")
+        if pushed_sha is not None:
+            self.write("pushed_sha", f"{pushed_sha}\n")
+        self.write("exit_code", f"{exit_code}\n")
+        self.write("finished_at", f"{int(time.time())}\n")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@dataclass
+class Envelopes:
+    root: Path
+    runs: list[Run] = field(default_factory=list)
+
+    def make(self, run_id: str, *, stream: bytes | None = b"", live: bool = True,
+             started_at: float | None = None, files: dict[str, str] | None = None) -> Run:
+        run = Run(self.root / run_id)
+        run.dir.mkdir(parents=True, mode=0o700)
+        if stream is not None:
+            run.write("stream.jsonl", stream)
+        run.write("stderr.log", b"")
+        run.proc = _group_leader() if live else None
+        pid = run.proc.pid if live else _dead_pid()
+        run.write("pid", f"{pid}\n")
+        run.write("started_at", f"{int(started_at if started_at is not None else time.time())}\n")
+        for name, content in (files or {}).items():
+            run.write(name, content)
+        self.runs.append(run)
+        return run
+
+    def cleanup(self) -> None:
+        for run in self.runs:
+            run.kill()
+
+
+def _group_leader() -> subprocess.Popen:
+    """A real process leading its own process group, like the wrapper under setsid."""
+    return subprocess.Popen(["sleep", "600"], start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
