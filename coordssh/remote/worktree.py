@@ -1,0 +1,162 @@
+"""Branches and worktrees on a worker: the slug, the origin facts, and the worktree step.
+
+Facts first (`origin_facts`): one exec that fetches `<default_branch>` from origin (or, for a
+dry run, only reads it with `git ls-remote`, which changes nothing), reports the fetched SHA and
+every `issue-<N>-*` branch on origin with whether it is merged. The worktree itself is created
+by `CREATE_WORKTREE_FN`, a shell function the dispatch script (launcher.py) calls, always from
+that SHA: never from a local ref, so a stale clone cannot leak into a new branch.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from coordssh.errors import RemoteCommandFailed
+from coordssh.shell.command import Command, sh_script
+from coordssh.shell.paths import EXPAND_HOME, join
+from coordssh.remote.failures import step_failure
+from coordssh.transport.base import RunResult, Transport
+
+SLUG_MAX = 40
+SLUG_FALLBACK = "task"
+FETCH_TIMEOUT = 300.0          # a first fetch of a large repo is slow; a hang still ends
+
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(title: str, limit: int = SLUG_MAX) -> str:
+    """ASCII slug of `title`: lowercase [a-z0-9-], at most `limit` chars, no dash at either end."""
+    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    slug = _NON_SLUG.sub("-", ascii_text.lower()).strip("-")
+    slug = slug[:limit].rstrip("-")
+    return slug or SLUG_FALLBACK
+
+
+def branch_name(issue: int, title: str) -> str:
+    return f"issue-{int(issue)}-{slugify(title)}"
+
+
+def claim_pattern(issue: int) -> str:
+    """The ls-remote glob for every branch of `issue` (`issue-7-*` never matches `issue-77-x`)."""
+    return f"refs/heads/issue-{int(issue)}-*"
+
+
+def worktree_path(worktree_root: str, repo: str, assignment_id: str) -> str:
+    return join(worktree_root, repo, assignment_id)
+
+
+# --- origin facts -------------------------------------------------------------------------------
+# exit codes of ORIGIN_SCRIPT
+NO_REPO, ORIGIN_FAILED, NO_BASE = 10, 11, 12
+
+ORIGIN_SCRIPT = EXPAND_HOME + r'''
+export GIT_TERMINAL_PROMPT=0
+repo=$(expand_home "$1"); base=$2; pattern=$3; fetch=$4
+{ cd "$repo" 2>/dev/null && git rev-parse --git-dir >/dev/null 2>&1; } ||
+  { printf 'no git repository at %s\n' "$repo" >&2; exit 10; }
+printf 'home=%s\n' "$HOME"
+if [ "$fetch" = 1 ]; then
+  git fetch --quiet origin "+refs/heads/$base:refs/remotes/origin/$base" </dev/null || exit 11
+  sha=$(git rev-parse --verify -q "refs/remotes/origin/$base^{commit}") || exit 12
+else
+  out=$(git ls-remote origin "refs/heads/$base" </dev/null) || exit 11
+  sha=${out%%[!0-9a-f]*}
+  [ -n "$sha" ] || exit 12
+fi
+printf 'base=%s\n' "$sha"
+heads=$(git ls-remote origin "$pattern" </dev/null) || exit 11
+printf '%s\n' "$heads" | while read -r h ref; do
+  [ -n "$h" ] || continue
+  m='?'
+  if git cat-file -e "$sha^{commit}" 2>/dev/null; then
+    if git merge-base --is-ancestor "$h" "$sha" 2>/dev/null; then m=1
+    elif [ "$fetch" = 1 ] || git cat-file -e "$h^{commit}" 2>/dev/null; then m=0; fi
+  fi
+  printf 'claim %s %s %s\n' "$m" "$h" "${ref#refs/heads/}"
+done
+'''
+
+
+@dataclass(frozen=True)
+class RemoteBranch:
+    name: str
+    sha: str
+    merged: bool | None          # None: unknown (a dry run did not fetch the objects)
+
+
+@dataclass(frozen=True)
+class OriginFacts:
+    home: str                    # the worker's $HOME, to make worker paths absolute
+    base_sha: str                # origin/<default_branch>, freshly fetched (or ls-remote'd)
+    branches: tuple[RemoteBranch, ...] = field(default_factory=tuple)
+
+    def open_branches(self) -> tuple[RemoteBranch, ...]:
+        """Branches that still hold the issue: not known to be merged."""
+        return tuple(b for b in self.branches if b.merged is not True)
+
+
+def origin_facts_command(repo_path: str, base_branch: str, issue: int, *, fetch: bool) -> Command:
+    return sh_script(ORIGIN_SCRIPT, repo_path, base_branch, claim_pattern(issue),
+                     "1" if fetch else "0")
+
+
+def parse_origin_facts(text: str) -> OriginFacts:
+    home = base = ""
+    branches: list[RemoteBranch] = []
+    for line in text.splitlines():
+        if line.startswith("home="):
+            home = line[5:]
+        elif line.startswith("base="):
+            base = line[5:].strip()
+        elif line.startswith("claim "):
+            _, merged, sha, name = line.split(" ", 3)
+            branches.append(RemoteBranch(name, sha, {"1": True, "0": False}.get(merged)))
+    if not home or not base:
+        raise ValueError(f"origin facts without home/base: {text[:200]!r}")
+    return OriginFacts(home, base, tuple(branches))
+
+
+async def origin_facts(transport: Transport, repo_path: str, base_branch: str, issue: int,
+                       *, fetch: bool) -> OriginFacts:
+    """Fetch (or only read) origin's default branch and list the issue's branches on origin."""
+    result = await transport.run(origin_facts_command(repo_path, base_branch, issue, fetch=fetch),
+                                 timeout=FETCH_TIMEOUT)
+    if result.returncode != 0:
+        raise _origin_error(transport.name, repo_path, base_branch, result)
+    try:
+        return parse_origin_facts(result.text)
+    except ValueError as exc:
+        raise RemoteCommandFailed(
+            f"on {transport.name}: the origin check printed something unexpected",
+            hint="run `coordssh doctor`; the login shell may print text on startup",
+            machine=transport.name, command=result.args, exit_status=0) from exc
+
+
+def _origin_error(machine: str, repo_path: str, base: str, result: RunResult) -> RemoteCommandFailed:
+    return step_failure(machine, result, {
+        NO_REPO: (f"on {machine}: {repo_path} is not a git repository",
+                  "clone the repo there, or fix repo_paths for this machine in coordinator.yml"),
+        ORIGIN_FAILED: (f"on {machine}: cannot reach origin of {repo_path}",
+                        "check the worker's network and git credentials (`git fetch origin` in "
+                        "that clone); coordssh never branches from stale local refs"),
+        NO_BASE: (f"on {machine}: origin of {repo_path} has no branch '{base}'",
+                  "set default_branch for this repo in coordinator.yml"),
+    }, "the origin check")
+
+
+# --- the worktree step of the dispatch script ---------------------------------------------------
+# `create_worktree REPO WORKTREE BRANCH SHA` (absolute paths); exit code WORKTREE_FAILED on error.
+WORKTREE_FAILED = 22
+
+CREATE_WORKTREE_FN = r'''
+create_worktree() {
+  cd "$1" || return 22
+  if [ -e "$2" ]; then printf 'worktree path %s already exists\n' "$2" >&2; return 22; fi
+  if git show-ref --verify -q "refs/heads/$3"; then
+    printf 'branch %s already exists in %s (an earlier run?)\n' "$3" "$1" >&2; return 22
+  fi
+  mkdir -p "${2%/*}" && git worktree add --quiet -b "$3" "$2" "$4" </dev/null || return 22
+}
+'''
