@@ -1,0 +1,79 @@
+#!/bin/sh
+# coordssh replay agent: plays a recorded transcript, no model is called.
+#
+# Stands in for `claude -p --output-format stream-json --verbose [...]`: takes the same argv,
+# reads the prompt on stdin, prints the recorded stream-json session "$0.replay" line by line
+# with short pauses, and makes one small real commit in its working directory (a note named
+# after the branch, under replay/) before the result line. Needs only sh, sed, date and git.
+# COORDSSH_REPLAY_PAUSE sets the pause in seconds (default 1).
+set -u
+
+transcript="$0.replay"
+pause=${COORDSSH_REPLAY_PAUSE:-1}
+print=0 verbose=0 stream_json=0
+for arg in "$@"; do
+  case $arg in
+    -v|--version) echo "replay (coordssh replay agent: plays a recorded transcript, no model is called)"; exit 0;;
+    -p|--print) print=1;;
+    --verbose) verbose=1;;
+    stream-json|--output-format=stream-json) stream_json=1;;
+  esac
+done
+if [ "$print" = 1 ] && [ "$stream_json" = 1 ] && [ "$verbose" = 0 ]; then
+  echo "Error: When using --print, --output-format=stream-json requires --verbose" >&2
+  exit 1
+fi
+if [ ! -r "$transcript" ]; then
+  echo "coordssh replay agent: transcript $transcript is missing; run the coordssh command again to reinstall it" >&2
+  exit 1
+fi
+
+start=$(date +%s)
+prompt=$(cat)
+task=$(printf '%s\n' "$prompt" | sed -n '/[^[:space:]]/{s/^[#[:space:]]*//;p;q;}' | tr -d '[:cntrl:]' | cut -c1-100)
+[ -n "$task" ] || task="Replay agent note"
+branch=$(git rev-parse --abbrev-ref HEAD 2>/dev/null) || branch=replay
+note="replay/$(printf '%s' "$branch" | tr -c 'A-Za-z0-9._-' '-').md"
+
+new_uuid() {
+  if [ -r /proc/sys/kernel/random/uuid ]; then cat /proc/sys/kernel/random/uuid; return; fi
+  od -An -N16 -tx1 /dev/urandom | tr -d ' \n' |
+    sed 's/^\(.\{8\}\)\(.\{4\}\)\(.\{4\}\)\(.\{4\}\)/\1-\2-\3-\4-/'
+}
+
+# JSON-escape $1, then escape it for the right-hand side of a sed s|||.
+sed_json() {
+  printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/[|&\\]/\\&/g'
+}
+
+make_commit() {
+  mkdir -p replay || return 1
+  {
+    printf '# %s\n\n' "$task"
+    printf 'Written on branch %s at %s by the coordssh replay agent.\n' "$branch" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    printf 'It played a recorded transcript; no model was called.\n'
+  } > "$note" || return 1
+  if ! git config user.email >/dev/null 2>&1; then
+    GIT_AUTHOR_NAME="coordssh replay agent" GIT_AUTHOR_EMAIL="replay@coordssh.invalid"
+    GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
+    export GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL GIT_COMMITTER_NAME GIT_COMMITTER_EMAIL
+  fi
+  git add -- "$note" && git -c commit.gpgsign=false commit -q --no-verify -m "replay: $task" -- "$note"
+}
+
+fill="s|@SESSION@|$(sed_json "$(new_uuid)")|g
+s|@CWD@|$(sed_json "$PWD")|g
+s|@FILE@|$(sed_json "$note")|g
+s|@TASK@|$(sed_json "$task")|g
+s|@BRANCH@|$(sed_json "$branch")|g"
+
+while IFS= read -r line || [ -n "$line" ]; do
+  case $line in
+    '#pause') sleep "$pause" 2>/dev/null || sleep 1;;
+    '#commit') make_commit >&2 || echo "coordssh replay agent: the commit failed" >&2;;
+    '#'*) ;;
+    *) elapsed=$(( ($(date +%s) - start) * 1000 ))
+       printf '%s\n' "$line" | sed -e "$fill" -e "s|@DURATION_MS@|$elapsed|g";;
+  esac
+done < "$transcript"
+exit 0
