@@ -97,3 +97,27 @@ def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def make_context(tmp_path: Path, *machines, runs=None):
+    """A Context over real parts: the given machines, a fresh board, a real Connector."""
+    from coordssh.board.store import Board
+    from coordssh.config.schema import Config, Runs
+    from coordssh.services.context import Context
+    from coordssh.transport.connect import Connector
+
+    config = Config(path=tmp_path / "coordinator.yml", state_dir=tmp_path / "state", repos={},
+                    machines={m.name: m for m in machines}, runs=runs or Runs())
+    return Context(config=config, board=Board.open(config.state_dir), connector=Connector(),
+                   forge_factory=lambda repo: None)
+
+
+def assignment_for(machine, run_id: str, **fields):
+    """A board row for a run envelope at `<run_root>/<run_id>` on `machine`."""
+    from coordssh.domain import models as m
+
+    values = dict(id=run_id, machine=machine.name, repo="demo", issue=1,
+                  branch=f"issue-1-{run_id}", run_dir=f"{machine.run_root}/{run_id}",
+                  status=m.RUNNING, created_at=time.time())
+    values.update(fields)
+    return m.Assignment(**values)

@@ -1,0 +1,80 @@
+"""Ending a run's process group: INT, then TERM, then KILL, each after a grace period.
+
+One exec does the whole escalation on the worker (no round trip per signal). The group id is
+the `pid` file of the envelope (the wrapper is the group leader: setsid or a tmux pane). A group
+is gone when `kill -0 -PGID` fails, which also covers children that outlive the wrapper.
+`stop` first records `cancelled` (epoch seconds) so the outcome is known even after SIGKILL,
+which leaves the wrapper no chance to write `finished_at`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coordssh.shell.command import Command, sh_script
+from coordssh.shell.paths import EXPAND_HOME
+from coordssh.transport.base import Transport
+
+TICK = 0.2                       # seconds between liveness checks on the worker
+STOP_SIGNALS = ("INT", "TERM", "KILL")
+END_SIGNALS = ("TERM", "KILL")   # a run that lingers after its result: no turn left to close
+
+# dash's kill takes `-SIG -PGID` (it rejects `-s SIG` with a negative pid and `--`).
+SIGNAL_SCRIPT = EXPAND_HOME + r'''
+d=$(expand_home "$1"); cancel_at=$2; ticks=$3; shift 3
+[ -d "$d" ] || { echo missing; exit 0; }
+[ -n "$cancel_at" ] && [ ! -e "$d/cancelled" ] && printf '%s\n' "$cancel_at" > "$d/cancelled"
+pid=; [ -f "$d/pid" ] && { read -r pid < "$d/pid" || :; }
+pid=${pid%%[!0-9]*}
+[ -n "$pid" ] || { echo nopid; exit 0; }
+for sig in "$@"; do
+  kill -0 "-$pid" 2>/dev/null || { echo "gone"; exit 0; }
+  kill -"$sig" "-$pid" 2>/dev/null
+  i=0
+  while [ "$i" -lt "$ticks" ] && kill -0 "-$pid" 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
+  kill -0 "-$pid" 2>/dev/null || { echo "ended $sig"; exit 0; }
+done
+echo alive
+'''
+
+
+@dataclass(frozen=True)
+class SignalOutcome:
+    """`state`: `ended` (a signal ended it), `gone` (nothing was running), `nopid` (never
+    started), `missing` (no run dir), `alive` (survived even KILL: another user's process?)."""
+
+    state: str
+    signal: str = ""              # the signal after which the group was gone
+
+    @property
+    def stopped(self) -> bool:
+        return self.state in ("ended", "gone", "nopid")
+
+
+def signal_command(run_dir: str, signals: tuple[str, ...], grace: float,
+                   cancel_at: float | None = None) -> Command:
+    ticks = max(1, int(round(grace / TICK)))
+    stamp = "" if cancel_at is None else f"{cancel_at:.0f}"
+    return sh_script(SIGNAL_SCRIPT, run_dir, stamp, str(ticks), *signals)
+
+
+def parse_signal_output(out: bytes) -> SignalOutcome:
+    words = out.decode("ascii", "replace").split()
+    if not words:
+        return SignalOutcome("alive")
+    return SignalOutcome(words[0], words[1] if len(words) > 1 else "")
+
+
+async def end_group(transport: Transport, run_dir: str, *, grace: float,
+                    signals: tuple[str, ...] = END_SIGNALS,
+                    cancel_at: float | None = None) -> SignalOutcome:
+    """Send `signals` in turn to the run's process group, `grace` seconds apart, until it is gone."""
+    command = signal_command(run_dir, signals, grace, cancel_at)
+    result = await transport.run(command, timeout=grace * len(signals) + 30, check=True)
+    return parse_signal_output(result.stdout)
+
+
+async def stop_run(transport: Transport, run_dir: str, *, grace: float,
+                   now: float) -> SignalOutcome:
+    """`coordssh stop`: record `cancelled`, then INT, TERM, KILL."""
+    return await end_group(transport, run_dir, grace=grace, signals=STOP_SIGNALS, cancel_at=now)
