@@ -1,0 +1,149 @@
+"""How a run ended: the folded stream plus the process facts -> one status and a one-line reason.
+
+Order (see contracts/claude-headless.md): the operator's cancel wins; then the `result` line
+(is_error, then subtype, then rate-limit / auth / API detection); only without a result do the
+exit code and stderr count (bad flags, the nested-session guard, the root refusal). No result
+and no process is a crash, reported with the session id so it can be resumed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from coordssh.agent.events_text import format_epoch, one_line
+from coordssh.agent.markers import find_marker
+from coordssh.agent.stream import StreamState
+from coordssh.agent.usage_limit import is_usage_limit_text, reset_time
+from coordssh.domain import models as m
+
+REASON_WIDTH = 160
+_TURNS = re.compile(r"\((\d+)\)")
+_AUTH_ERRORS = frozenset({"authentication_failed", "oauth_org_not_allowed", "billing_error"})
+_AUTH_TEXT = re.compile(r"invalid api key|not logged in|please run /login|oauth token|login expired|"
+                        r"failed to authenticate|organization has been disabled|"
+                        r"credit balance is too low", re.IGNORECASE)
+# stderr lines that explain a run that never started (checked only when there is no result)
+_STARTUP_ERRORS = re.compile(r"requires --verbose|cannot be launched inside another claude code|"
+                             r"cannot be used with root|unknown option|input must be provided|"
+                             r"input contained only whitespace|^error:", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    reason: str = ""
+    resets_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in m.TERMINAL_STATUSES
+
+
+def classify(state: StreamState, *, exit_code: int | None, stderr_tail: str = "", alive: bool,
+             cancelled: bool = False, pushed_sha: str = "", timed_out: bool = False,
+             now: float | None = None) -> Outcome:
+    if cancelled:
+        return _outcome(m.CANCELLED, "cancelled by the operator" + _resume_hint(state, state.result))
+    if state.result is not None:
+        if state.result.get("is_error") is True:
+            return _failed_result(state, now)
+        return _succeeded(state, pushed_sha)
+    if timed_out:
+        return _outcome(m.FAILED, "exceeded max_runtime" + _resume_hint(state, None))
+    if alive:
+        return Outcome(m.RUNNING, state.last_status)
+    return _no_result(state, exit_code, stderr_tail, now)
+
+
+def _succeeded(state: StreamState, pushed_sha: str) -> Outcome:
+    if state.stuck_reason:
+        return _outcome(m.STUCK, f"STUCK: {_first_sentence(state.stuck_reason)}")
+    if pushed_sha:
+        return _outcome(m.DONE, f"pushed {pushed_sha[:7]}")
+    said = _result_text(state)
+    return _outcome(m.ADVISORY, f"nothing pushed: {said}" if said else "nothing pushed")
+
+
+def _failed_result(state: StreamState, now: float | None) -> Outcome:
+    r = state.result or {}
+    subtype = r.get("subtype")
+    terminal = r.get("terminal_reason")
+    errors = "; ".join(str(e) for e in r.get("errors") or [] if e)
+    if subtype == "error_max_turns" or terminal == "max_turns":
+        found = _TURNS.search(errors)
+        limit = found.group(1) if found else str(max((state.turns or 1) - 1, 0))
+        return _outcome(m.MAX_TURNS, f"reached max turns ({limit})")
+    if subtype == "error_max_budget_usd" or terminal == "budget_exhausted":
+        return _outcome(m.BUDGET, errors or "reached the maximum budget")
+    text = _result_text(state) or errors
+    if _usage_limited(state, r, text):
+        resets = reset_time(state.resets_at, [text, state.synthetic_text], now)
+        when = f"resets {format_epoch(resets)}" if resets is not None else "reset time unknown"
+        return _outcome(m.USAGE_LIMITED, f"usage limit; {when}", resets)
+    status = r.get("api_error_status")
+    if status in (401, 403) or state.synthetic_error in _AUTH_ERRORS or _AUTH_TEXT.search(text):
+        return _outcome(m.AUTH_FAILED, f"authentication failed: {text or status}")
+    if terminal == "api_error" or status is not None or state.synthetic_error:
+        code = f" {status}" if status is not None else ""
+        return _outcome(m.API_ERROR, f"API error{code}: {text or state.synthetic_error}")
+    return _outcome(m.FAILED, f"{subtype or 'error'}: {text}" if text else str(subtype or "error"))
+
+
+def _usage_limited(state: StreamState, r: dict, text: str) -> bool:
+    if state.rate_limit_rejected or state.synthetic_error == "rate_limit":
+        return True
+    if r.get("api_error_status") == 429:
+        return "not your usage limit" not in text.lower()
+    return is_usage_limit_text(text)
+
+
+def _no_result(state: StreamState, exit_code: int | None, stderr_tail: str,
+               now: float | None) -> Outcome:
+    stderr = stderr_tail.strip()
+    if stderr and is_usage_limit_text(stderr):
+        resets = reset_time(None, [stderr], now)
+        when = f"resets {format_epoch(resets)}" if resets is not None else "reset time unknown"
+        return _outcome(m.USAGE_LIMITED, f"usage limit; {when}", resets)
+    if stderr and _AUTH_TEXT.search(stderr):
+        return _outcome(m.AUTH_FAILED, f"authentication failed: {_last_line(stderr)}")
+    startup = _STARTUP_ERRORS.search(stderr) if stderr else None
+    if startup or (stderr and not state.session_id and exit_code not in (None, 0)):
+        line = _line_at(stderr, startup.start()) if startup else _last_line(stderr)
+        return _outcome(m.FAILED, f"claude refused to start (exit {exit_code}): {line}")
+    code = f" (exit {exit_code})" if exit_code is not None else ""
+    return _outcome(m.CRASHED, f"no result line{code}" + _resume_hint(state, None))
+
+
+def _resume_hint(state: StreamState, result: dict | None) -> str:
+    if result is not None or not state.session_id:
+        return ""
+    return f"; resume with claude --resume {state.session_id}"
+
+
+def _result_text(state: StreamState) -> str:
+    """The first line of the result text that is not a STATUS: marker."""
+    text = (state.result or {}).get("result")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()] if isinstance(text, str) else []
+    said = [ln for ln in lines if find_marker(ln, "STATUS:") is None]
+    return (said or lines or [""])[0]
+
+
+def _first_sentence(text: str) -> str:
+    end = text.find(". ")
+    return text[:end] if end >= 10 else text
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def _line_at(text: str, index: int) -> str:
+    start = text.rfind("\n", 0, index) + 1
+    end = text.find("\n", index)
+    return text[start: end if end >= 0 else len(text)].strip()
+
+
+def _outcome(status: str, reason: str, resets_at: float | None = None) -> Outcome:
+    return Outcome(status, one_line(reason, REASON_WIDTH), resets_at)
