@@ -1,0 +1,184 @@
+"""Outcome classification: the result line first, then process facts; one-line reasons."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from coordssh.agent.outcome import classify
+from coordssh.agent.stream import StreamState
+from coordssh.agent.usage_limit import parse_reset_clock, reset_time
+from coordssh.domain import models as m
+
+FIXTURES = Path(__file__).parent / "fixtures" / "stream-json"
+SID = "0b1c2d3e-0000-4000-8000-000000000001"
+NOW = datetime(2026, 7, 14, 9, 30, tzinfo=timezone.utc).timestamp()  # a Tuesday
+
+
+def fixture(name: str) -> StreamState:
+    state = StreamState()
+    state.feed((FIXTURES / name).read_bytes())
+    state.finish()
+    return state
+
+
+def stream(*objects: dict) -> StreamState:
+    state = StreamState()
+    state.feed("".join(json.dumps(o) + "\n" for o in objects).encode())
+    return state
+
+
+def init() -> dict:
+    return {"type": "system", "subtype": "init", "session_id": SID, "model": "claude-x"}
+
+
+def text(body: str, mid: str = "m1") -> dict:
+    return {"type": "assistant", "message": {"id": mid, "content": [{"type": "text", "text": body}]}}
+
+
+def result(is_error: bool = False, subtype: str = "success", **fields) -> dict:
+    return {"type": "result", "subtype": subtype, "is_error": is_error, "num_turns": 2,
+            "session_id": SID, "duration_ms": 10, "duration_api_ms": 9, **fields}
+
+
+def test_cancelled_wins_over_everything():
+    out = classify(fixture("success.jsonl"), exit_code=0, alive=False, cancelled=True,
+                   pushed_sha="abc")
+    assert out.status == m.CANCELLED and out.reason == "cancelled by the operator"
+    hung = classify(stream(init()), exit_code=None, alive=True, cancelled=True)
+    assert hung.reason == f"cancelled by the operator; resume with claude --resume {SID}"
+
+
+def test_running_until_a_result_or_the_process_ends():
+    state = stream(init(), text("STATUS: reading the code"))
+    out = classify(state, exit_code=None, alive=True)
+    assert (out.status, out.reason) == (m.RUNNING, "reading the code")
+    assert not out.terminal
+
+
+def test_a_result_ends_the_run_even_while_claude_lingers():
+    out = classify(fixture("success.jsonl"), exit_code=None, alive=True, pushed_sha="3f2a1bc9d0")
+    assert (out.status, out.reason) == (m.DONE, "pushed 3f2a1bc")
+
+
+def test_advisory_says_what_the_agent_said():
+    out = classify(stream(init(), result(result="STATUS: done\nAlready fixed on main by #12.")),
+                   exit_code=0, alive=False)
+    assert (out.status, out.reason) == (m.ADVISORY, "nothing pushed: Already fixed on main by #12.")
+
+
+def test_stuck_from_the_last_assistant_text_when_the_result_text_lacks_it():
+    state = stream(init(), text("STUCK: the spec contradicts itself. Details follow."),
+                   result(result="Details: section 2 says X, section 3 says not X."))
+    out = classify(state, exit_code=0, alive=False, pushed_sha="abc1234")
+    assert (out.status, out.reason) == (m.STUCK, "STUCK: the spec contradicts itself")
+    assert classify(fixture("stuck.jsonl"), exit_code=0, alive=False).reason == \
+        "STUCK: cannot find the auth module"
+
+
+def test_max_turns_and_budget():
+    out = classify(fixture("max_turns.jsonl"), exit_code=1, alive=False)
+    assert (out.status, out.reason) == (m.MAX_TURNS, "reached max turns (3)")
+    budget = stream(init(), result(True, "error_max_budget_usd", terminal_reason="budget_exhausted",
+                                   errors=["Reached maximum budget ($2)"]))
+    out = classify(budget, exit_code=1, alive=False)
+    assert (out.status, out.reason) == (m.BUDGET, "Reached maximum budget ($2)")
+
+
+def test_usage_limit_reasons_name_the_reset():
+    out = classify(fixture("rate_limited.jsonl"), exit_code=1, alive=False)
+    assert out == type(out)(m.USAGE_LIMITED, "usage limit; resets 2026-07-14 14:00 UTC", 1784037600)
+    legacy = classify(fixture("rate_limited_legacy.jsonl"), exit_code=1, alive=False)
+    assert legacy.reason == "usage limit; resets 2025-08-21 20:00 UTC"
+    unknown = classify(stream(init(), result(True, result="Claude usage limit reached.")),
+                       exit_code=1, alive=False)
+    assert (unknown.status, unknown.resets_at) == (m.USAGE_LIMITED, None)
+    assert unknown.reason == "usage limit; reset time unknown"
+
+
+def test_usage_limit_from_the_text_alone():
+    state = stream(init(), result(True, api_error_status=429, terminal_reason="api_error",
+                                  result="You've hit your limit · resets 3pm (Europe/Copenhagen)"))
+    out = classify(state, exit_code=1, alive=False, now=NOW)
+    expected = datetime(2026, 7, 14, 15, 0, tzinfo=ZoneInfo("Europe/Copenhagen")).timestamp()
+    assert (out.status, out.resets_at) == (m.USAGE_LIMITED, expected)
+    assert out.reason == "usage limit; resets 2026-07-14 13:00 UTC"
+
+
+def test_a_transient_429_is_an_api_error_not_a_usage_limit():
+    state = stream(init(), result(True, api_error_status=429, terminal_reason="api_error",
+                                  result="API Error: Server is temporarily limiting requests "
+                                         "(not your usage limit)"))
+    assert classify(state, exit_code=1, alive=False).status == m.API_ERROR
+
+
+def test_api_auth_and_model_errors():
+    out = classify(fixture("api_error.jsonl"), exit_code=1, alive=False)
+    assert out.reason == "API error 529: API Error: Repeated 529 Overloaded errors"
+    auth = classify(fixture("auth_failed.jsonl"), exit_code=1, alive=False)
+    assert auth.reason == "authentication failed: Invalid API key · Fix external API key"
+    logged_out = stream(init(), result(True, result="Not logged in · Please run /login"))
+    assert classify(logged_out, exit_code=1, alive=False).status == m.AUTH_FAILED
+    model = stream(init(), result(True, api_error_status=404, result="There's an issue with the "
+                                  "selected model (no-such-model)."))
+    assert classify(model, exit_code=1, alive=False).status == m.API_ERROR
+
+
+def test_error_during_execution_is_failed_with_its_error():
+    state = stream(result(True, "error_during_execution",
+                          errors=["No conversation found with session ID: 123"]))
+    out = classify(state, exit_code=1, alive=False)
+    assert out.status == m.FAILED
+    assert out.reason == "error_during_execution: No conversation found with session ID: 123"
+
+
+def test_crashed_keeps_the_session_for_resume():
+    out = classify(fixture("crashed.jsonl"), exit_code=137, alive=False)
+    assert out.status == m.CRASHED
+    assert out.reason == ("no result line (exit 137); resume with claude --resume "
+                          "b7a4b278-8370-40fd-bf98-46f9075f182b")
+    nothing = classify(StreamState(), exit_code=None, alive=False)
+    assert (nothing.status, nothing.reason) == (m.CRASHED, "no result line")
+
+
+def test_timed_out_without_a_result():
+    out = classify(stream(init()), exit_code=143, alive=False, timed_out=True)
+    assert out.status == m.FAILED and out.reason.startswith("exceeded max_runtime")
+
+
+@pytest.mark.parametrize("stderr", [
+    "Error: When using --print, --output-format=stream-json requires --verbose",
+    "Error: Claude Code cannot be launched inside another Claude Code session. Nested sessions "
+    "share runtime resources and will crash all active sessions.",
+    "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons",
+    "error: unknown option '--frobnicate'",
+])
+def test_startup_refusals_from_stderr(stderr):
+    out = classify(StreamState(), exit_code=1, alive=False, stderr_tail="some warning\n" + stderr)
+    assert out.status == m.FAILED
+    assert out.reason.startswith("claude refused to start (exit 1): ")
+    assert stderr[:60] in out.reason and "\n" not in out.reason
+
+
+def test_stderr_usage_limit_without_a_result():
+    out = classify(StreamState(), exit_code=1, alive=False, now=NOW,
+                   stderr_tail="Claude AI usage limit reached|1755806400")
+    assert (out.status, out.resets_at) == (m.USAGE_LIMITED, 1755806400)
+
+
+def test_reset_clock_texts():
+    assert reset_time(1784037600, ["resets 3pm"], NOW) == 1784037600  # structured value wins
+    at = datetime.fromtimestamp(parse_reset_clock("resets 3:45pm", NOW), timezone.utc)
+    assert (at.day, at.hour, at.minute) == (14, 15, 45)
+    early = datetime.fromtimestamp(parse_reset_clock("resets 3am", NOW), timezone.utc)
+    assert (early.day, early.hour) == (15, 3)  # already past today: tomorrow
+    weekly = datetime.fromtimestamp(parse_reset_clock("You've hit your weekly limit · resets "
+                                                      "Mon 12:00am", NOW), timezone.utc)
+    assert (weekly.strftime("%a"), weekly.day, weekly.hour) == ("Mon", 20, 0)
+    lima = parse_reset_clock("Your limit will reset at 10am (America/Lima)", NOW)
+    assert lima == datetime(2026, 7, 14, 10, tzinfo=ZoneInfo("America/Lima")).timestamp()
+    assert parse_reset_clock("resets 5 times a day", NOW) is None
