@@ -41,6 +41,12 @@ def load_config(explicit_path: str | os.PathLike | None = None, *,
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read {path}: {err}",
                           hint="check the file's permissions and that it is UTF-8 text") from None
+    return config_from_text(text, path)
+
+
+def config_from_text(text: str, path: Path) -> Config:
+    """Validate YAML text as if it were the file at `path` (used before writing one)."""
+    path = Path(path).absolute()
     return _validate(parse_yaml(text, path), path)
 
 
