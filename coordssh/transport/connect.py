@@ -1,0 +1,72 @@
+"""The Connector: one transport per machine per command, opened concurrently behind a semaphore.
+
+    connector = Connector(max_connections=config.concurrency.max_connections)
+    async with await connector.connect(machine) as transport: ...
+    results = await connector.fan_out(machines, probe)   # {name: value | TransportError}
+
+asyncssh is imported only when an ssh machine is connected (it costs ~130 ms of start-up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+from coordssh.config.schema import Machine
+from coordssh.errors import ConnectTimeout, TransportError
+from coordssh.transport.base import Transport
+
+T = TypeVar("T")
+
+
+class Connector:
+    def __init__(self, *, max_connections: int = 48) -> None:
+        self._setup = asyncio.Semaphore(max_connections)
+
+    async def connect(self, machine: Machine, *, keepalive: bool = False) -> Transport:
+        """Open a transport to `machine`. `keepalive` only for long-lived uses (follow, live)."""
+        if machine.connection == "local":
+            from coordssh.transport.local import LocalTransport
+
+            return LocalTransport(machine.name)
+        from coordssh.transport.ssh_connect import open_ssh
+
+        async with self._setup:  # bounds connection set-up, not the life of the connection
+            return await open_ssh(machine, keepalive=keepalive)
+
+    async def fan_out(self, machines: Iterable[Machine],
+                      fn: Callable[[Machine, Transport], Awaitable[T]]) -> dict[str, T | TransportError]:
+        """Run `fn(machine, transport)` on every machine at once; failures come back as values.
+
+        One host's failure never hides the others: its TransportError is its result. Connecting
+        is bounded by the machine's connect_timeout; `fn` bounds its own calls.
+        """
+        machines = list(machines)
+        results = await asyncio.gather(*(self._one(m, fn) for m in machines))
+        return {m.name: result for m, result in zip(machines, results)}
+
+    async def _one(self, machine: Machine,
+                   fn: Callable[[Machine, Transport], Awaitable[T]]) -> T | TransportError:
+        try:
+            transport = await asyncio.wait_for(self.connect(machine),
+                                               _connect_budget(machine))
+        except TransportError as err:
+            return err
+        except TimeoutError:
+            return ConnectTimeout(
+                f"connecting to {machine.name} ({machine.host}) took longer than "
+                f"{_connect_budget(machine):g}s", hint="check the machine, or raise connect_timeout",
+                machine=machine.name)
+        try:
+            return await fn(machine, transport)
+        except TransportError as err:
+            return err
+        finally:
+            await transport.close()
+
+
+def _connect_budget(machine: Machine) -> float:
+    """asyncssh enforces connect_timeout itself; this outer bound also covers the queue wait
+    behind the semaphore and a connect that never honours it."""
+    return machine.connect_timeout * 3 + 5

@@ -1,0 +1,94 @@
+"""known_hosts on the operator's machine: which file, what it says about a host, adding a line.
+
+Host keys are always verified. This module lets coordssh tell an unknown host (offer
+`coordssh trust`) from a CHANGED host key (refuse loudly, name the file and line), which
+asyncssh reports as the same HostKeyNotVerifiable. Matching follows asyncssh's own rules
+(patterns, hashed names, `[host]:port`, the port-less fallback) by asking asyncssh to match.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import asyncssh
+
+    from coordssh.config.schema import Machine
+
+KeyStatus = Literal["known", "unknown", "changed"]
+
+
+def known_hosts_file(machine: Machine) -> Path:
+    """The machine's own known_hosts file, else ~/.ssh/known_hosts."""
+    return Path(machine.known_hosts or os.path.expanduser("~/.ssh/known_hosts"))
+
+
+@dataclass(frozen=True)
+class HostKeyReport:
+    """What known_hosts says about the key a server offered."""
+
+    status: KeyStatus
+    path: Path
+    host: str                       # as matched and recorded (HostName or HostKeyAlias applied)
+    port: int
+    key_type: str                   # "ssh-ed25519"
+    fingerprint: str                # "SHA256:..."
+    lines: tuple[int, ...] = ()     # 1-based lines holding the recorded key(s) for this host
+
+    def where(self) -> str:
+        return ", ".join(f"{self.path}:{n}" for n in self.lines) or str(self.path)
+
+
+def check_host_key(path: Path, host: str, addr: str, port: int,
+                   key: asyncssh.SSHKey) -> HostKeyReport:
+    import asyncssh
+
+    text = _read(path)
+    trusted = asyncssh.import_known_hosts(text).match(host, addr, port)[0] if text else []
+    if key in trusted:
+        status: KeyStatus = "known"
+    else:
+        status = "changed" if trusted else "unknown"
+    lines = tuple(n for n, line in enumerate(text.splitlines(), 1)
+                  if _line_keys(line, host, addr, port) & set(trusted))
+    return HostKeyReport(status, path, host, port, key.get_algorithm(),
+                         key.get_fingerprint("sha256"), lines)
+
+
+def entry_line(host: str, port: int, key: asyncssh.SSHKey) -> str:
+    """One OpenSSH known_hosts line: `host type base64`, `[host]:port ...` off port 22."""
+    name = host if port == 22 else f"[{host}]:{port}"
+    key_type, blob = key.export_public_key("openssh").decode().split()[:2]
+    return f"{name} {key_type} {blob}\n"
+
+
+def append_entry(path: Path, line: str) -> None:
+    """Append a line; a new file is created 0600 in a 0700 directory."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        if fh.tell() > 0 and not _read(path).endswith("\n"):
+            fh.write("\n")
+        fh.write(line)
+
+
+def _line_keys(line: str, host: str, addr: str, port: int) -> set:
+    import asyncssh
+
+    stripped = line.strip()
+    if not stripped or stripped.startswith(("#", "@")):
+        return set()
+    try:
+        return set(asyncssh.import_known_hosts(stripped + "\n").match(host, addr, port)[0])
+    except (ValueError, asyncssh.KeyImportError):
+        return set()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
