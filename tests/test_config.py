@@ -301,6 +301,8 @@ RULES = [
      "coordinator.yml:7: machines[0].capabilities[1]: expected a string, got the number 3"),
     ("repos: {name: api}\n" + MINIMAL.split("\n", 2)[2],
      "coordinator.yml:1: repos: expected a list, got a mapping (write a list of '- name: ...' entries)"),
+    ("repos: [api]\n" + MINIMAL.split("\n", 2)[2],
+     "coordinator.yml:1: repos[0]: expected a mapping, got the string 'api' (write '- name: api')"),
     (MINIMAL + "concurrency: 3\n",
      "coordinator.yml:7: concurrency: expected a mapping (key: value lines), got the number 3"),
     (MINIMAL + "runs:\n  max_runtime: forever\n",

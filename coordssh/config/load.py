@@ -83,7 +83,9 @@ def _build(c: Checker, data: dict[str, Any], path: Path) -> Config:
     claude_command = c.string(data, (), "claude_command", DEFAULT_CLAUDE_COMMAND) or DEFAULT_CLAUDE_COMMAND
     concurrency = build_concurrency(c, data.get("concurrency"))
     repos = build_repos(c, data.get("repos"))
-    known_repos = tuple(repos) if isinstance(data.get("repos"), list) else None
+    raw_repos = data.get("repos")
+    whole = isinstance(raw_repos, list) and all(isinstance(item, dict) for item in raw_repos)
+    known_repos = tuple(repos) if whole else None  # None: skip reference checks (false alarms)
     defaults = MachineDefaults(claude_command=claude_command, max_workers=concurrency.max_workers,
                                repos=known_repos)
     return Config(

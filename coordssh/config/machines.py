@@ -43,6 +43,9 @@ def _named_entries(c: Checker, raw: Any, section: str, kind: str, keys: tuple[st
     first_seen: dict[str, YamlPath] = {}
     for i, item in enumerate(c.sequence(raw, (section,), example="a list of '- name: ...' entries")):
         path: YamlPath = (section, i)
+        if isinstance(item, str):  # `repos: [api, web]`: the shape of a machine's repos list
+            c.add(path, f"expected a mapping, got the string '{item}' (write '- name: {item}')")
+            continue
         m = c.mapping(item, path, keys)
         entry = build(c, m, path) if isinstance(item, dict) else None
         if entry is None:
