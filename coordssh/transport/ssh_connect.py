@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 
 import asyncssh
@@ -40,17 +41,14 @@ class _Client(asyncssh.SSHClient):
 
 
 async def open_ssh(machine: Machine, *, keepalive: bool = False) -> SSHTransport:
+    if machine.identity_file and not os.path.isfile(machine.identity_file):
+        raise AuthFailed(f"identity_file {machine.identity_file} of {machine.name} does not exist",
+                         hint="fix identity_file in coordinator.yml", machine=machine.name)
     client = _Client()
-    options = _options(machine, keepalive)
     try:
-        conn = await asyncssh.connect(machine.host, client_factory=lambda: client, **options)
+        conn = await _connect(machine, client, _options(machine, keepalive))
     except asyncssh.HostKeyNotVerifiable as exc:
         raise _host_key_error(machine, client) from exc
-    except BaseException as exc:
-        err = translate_connect_error(machine, exc)
-        if err is None:
-            raise
-        raise err from exc
     return SSHTransport(machine.name, conn)
 
 
@@ -63,15 +61,10 @@ async def offered_host_key(machine: Machine) -> HostKeyReport:
     client = _Client()
     options = {**_options(machine, False), "known_hosts": asyncssh.import_known_hosts("")}
     try:
-        conn = await asyncssh.connect(machine.host, client_factory=lambda: client, **options)
+        conn = await _connect(machine, client, options)
         conn.close()  # cannot happen with an empty trust list; never keep it if it does
     except asyncssh.HostKeyNotVerifiable:
         pass
-    except BaseException as exc:
-        err = translate_connect_error(machine, exc)
-        if err is None:
-            raise
-        raise err from exc
     if client.offered is None:
         raise Unreachable(f"{machine.name} ({_where(machine)}) offered no host key",
                           hint="check that the machine runs an SSH server", machine=machine.name)
@@ -79,11 +72,25 @@ async def offered_host_key(machine: Machine) -> HostKeyReport:
     return check_host_key(known_hosts_file(machine), host, addr, port, key)
 
 
+async def _connect(machine: Machine, client: _Client,
+                   options: dict) -> asyncssh.SSHClientConnection:
+    """asyncssh.connect; every failure but HostKeyNotVerifiable becomes a coordssh error."""
+    try:
+        return await asyncssh.connect(machine.host, client_factory=lambda: client, **options)
+    except asyncssh.HostKeyNotVerifiable:
+        raise
+    except Exception as exc:
+        err = translate_connect_error(machine, exc)
+        if err is None:
+            raise
+        raise err from exc
+
+
 def _options(machine: Machine, keepalive: bool) -> dict:
     options: dict = {
         # (): asyncssh's "not given" (use ~/.ssh/config, then ~/.ssh/known_hosts); None would
         # disable host key checks, which coordssh never does
-        "known_hosts": machine.known_hosts or (),
+        "known_hosts": _known_hosts_option(machine.known_hosts),
         "agent_forwarding": False,
         "connect_timeout": machine.connect_timeout,
     }
@@ -96,6 +103,14 @@ def _options(machine: Machine, keepalive: bool) -> dict:
     if keepalive:
         options.update(keepalive_interval=KEEPALIVE_INTERVAL, keepalive_count_max=KEEPALIVE_COUNT)
     return options
+
+
+def _known_hosts_option(path: str | None):
+    if path is None:
+        return ()
+    if not os.path.exists(path):  # nothing trusted yet: the offered key becomes HostKeyUnknown
+        return asyncssh.import_known_hosts("")
+    return path
 
 
 def _where(machine: Machine) -> str:
@@ -144,9 +159,10 @@ def translate_connect_error(machine: Machine, exc: BaseException) -> TransportEr
         return Unreachable(f"cannot resolve {machine.host} for {name}: {exc.strerror}",
                            hint="check host in coordinator.yml or HostName in ~/.ssh/config",
                            machine=name)
-    if isinstance(exc, (FileNotFoundError, asyncssh.KeyImportError)) and machine.identity_file:
-        return AuthFailed(f"cannot load identity_file {machine.identity_file} for {name}: {exc}",
-                          hint="fix identity_file in coordinator.yml", machine=name)
+    if isinstance(exc, asyncssh.KeyImportError):
+        return AuthFailed(f"cannot load the client key for {name}: {exc}",
+                          hint="fix identity_file in coordinator.yml (or IdentityFile in "
+                               "~/.ssh/config); encrypted keys belong in ssh-agent", machine=name)
     if isinstance(exc, OSError):
         return Unreachable(f"cannot connect to {name} ({where}): {exc.strerror or exc}",
                            hint="check that sshd runs there and the port is right",
