@@ -132,8 +132,10 @@ def rows(results: dict) -> list[str]:
                        "| | | | | | (none) | |")
         else:
             w = d["wall"]
+            a = d["assign_wall"]
             out.append(f"| dispatch: `assign` until `status` shows it running | {_ms(w['median'])} | "
-                       f"{_ms(w['min'])} | {_ms(w['max'])} | | | | (no budget) | |")
+                       f"{_ms(w['min'])} | {_ms(w['max'])} | | | `assign` alone: "
+                       f"{_ms(a['median'])} | (no budget) | |")
     return out
 
 
