@@ -13,65 +13,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coordssh.errors import NotFound, RemoteCommandFailed
+from coordssh.remote.claude_path import claude_path_key, resolve_claude_path
 from coordssh.remote.envelope import UNPACK_ENVELOPE_FN, UNPACK_FAILED
+from coordssh.remote.failures import step_failure
 from coordssh.remote.worktree import CREATE_WORKTREE_FN, WORKTREE_FAILED
 from coordssh.shell.command import Command, sh_script
 from coordssh.shell.paths import EXPAND_HOME
-from coordssh.remote.failures import step_failure
 from coordssh.transport.base import RunResult, Transport
 
-CLAUDE_CACHE_KEY = "claude_path:{machine}"
 RESOLVE_TIMEOUT = 60.0          # a login shell may be slow (nvm, pyenv)
 DISPATCH_TIMEOUT = 120.0        # `git worktree add` checks out the whole tree
 
-# --- claude's absolute path ---------------------------------------------------------------------
-RESOLVE_CLAUDE_SCRIPT = EXPAND_HOME + r'''
-name=$(expand_home "$1")
-found() { [ -f "$1" ] && [ -x "$1" ] && { printf '%s\n' "$1"; exit 0; }; }
-case $name in /*) found "$name"; exit 1;; esac
-p=$(command -v "$name" 2>/dev/null) && case $p in /*) found "$p";; esac
-if command -v bash >/dev/null 2>&1; then
-  p=$(bash -lc 'command -v "$1"' coordssh "$name" </dev/null 2>/dev/null | tail -n 1)
-  case $p in /*) found "$p";; esac
-fi
-for d in "$HOME/.local/bin" "$HOME/.claude/local" "$HOME/.npm-global/bin" "$HOME/bin" \
-         /usr/local/bin /opt/homebrew/bin "$HOME"/.nvm/versions/node/*/bin; do
-  found "$d/$name"
-done
-exit 1
-'''
-
-
-def resolve_claude_command(claude_command: str) -> Command:
-    return sh_script(RESOLVE_CLAUDE_SCRIPT, claude_command)
-
-
-async def find_claude(transport: Transport, claude_command: str) -> str:
-    """The absolute path of `claude_command` on the worker (PATH, a login shell, known places)."""
-    result = await transport.run(resolve_claude_command(claude_command), timeout=RESOLVE_TIMEOUT)
-    path = result.text.strip().splitlines()[-1] if result.ok and result.text.strip() else ""
-    if not path.startswith("/"):
+# --- claude's absolute path (resolved by remote/claude_path.py, cached like `doctor` does) -----
+async def claude_path(transport: Transport, claude_command: str, board, *, refresh: bool = False,
+                      remember: bool = True) -> str:
+    """claude's absolute path on the worker, from the board's kv `claude_path:<machine>` or found
+    afresh (and remembered). An absolute claude_command is used as it is."""
+    if claude_command.startswith("/") and not refresh:
+        return claude_command      # the dispatch script checks it is executable
+    key = claude_path_key(transport.name)
+    cached = None if refresh else board.kv_get(key)
+    if isinstance(cached, str) and cached.startswith("/"):
+        return cached
+    path = await resolve_claude_path(transport, claude_command, timeout=RESOLVE_TIMEOUT)
+    if not path:
         raise NotFound(
             f"on {transport.name}: cannot find `{claude_command}` (not on PATH, not in a login "
             "shell's PATH, not in ~/.local/bin, ~/.npm-global/bin or ~/.nvm)",
             hint=f"install Claude Code on {transport.name}, or set claude_command for this "
                  "machine in coordinator.yml to its absolute path")
-    return path
-
-
-async def claude_path(transport: Transport, claude_command: str, board, *, refresh: bool = False,
-                      remember: bool = True) -> str:
-    """`find_claude`, cached in the board's kv under `claude_path:<machine>`.
-
-    The cache holds the command it was resolved for, so editing claude_command invalidates it.
-    """
-    key = CLAUDE_CACHE_KEY.format(machine=transport.name)
-    cached = board.kv_get(key)
-    if not refresh and isinstance(cached, dict) and cached.get("command") == claude_command:
-        return cached["path"]
-    path = await find_claude(transport, claude_command)
     if remember:
-        board.kv_set(key, {"command": claude_command, "path": path})
+        board.kv_set(key, path)
     return path
 
 
@@ -164,8 +136,8 @@ async def dispatch(transport: Transport, target: DispatchTarget, envelope_tar: b
 
 def dispatch_error(machine: str, target: DispatchTarget, result: RunResult) -> RemoteCommandFailed:
     return step_failure(machine, result, {
-        CLAUDE_MISSING: (f"on {machine}: claude is no longer at {target.claude_path}",
-                         "run the command again: coordssh looks claude up afresh"),
+        CLAUDE_MISSING: (f"on {machine}: no executable claude at {target.claude_path}",
+                         "install Claude Code there or fix claude_command in coordinator.yml"),
         TMUX_MISSING: (f"on {machine}: the tmux launcher needs tmux, which is not installed",
                        "install tmux there, or set `launcher: nohup` for this machine"),
         WORKTREE_FAILED: (f"on {machine}: cannot create worktree {target.worktree} on branch "

@@ -58,7 +58,12 @@ repo=$(expand_home "$1"); base=$2; pattern=$3; fetch=$4
   { printf 'no git repository at %s\n' "$repo" >&2; exit 10; }
 printf 'home=%s\n' "$HOME"
 if [ "$fetch" = 1 ]; then
-  git fetch --quiet origin "+refs/heads/$base:refs/remotes/origin/$base" </dev/null || exit 11
+  if ! err=$(LC_ALL=C git fetch --quiet origin "+refs/heads/$base:refs/remotes/origin/$base" \
+      </dev/null 2>&1); then
+    printf '%s\n' "$err" >&2
+    case $err in *"couldn't find remote ref"*) exit 12;; esac
+    exit 11
+  fi
   sha=$(git rev-parse --verify -q "refs/remotes/origin/$base^{commit}") || exit 12
 else
   out=$(git ls-remote origin "refs/heads/$base" </dev/null) || exit 11
