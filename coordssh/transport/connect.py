@@ -18,6 +18,7 @@ from coordssh.errors import ConnectTimeout, TransportError
 from coordssh.transport.base import Transport
 
 T = TypeVar("T")
+PerMachine = Callable[[Machine, Transport], Awaitable[T]]
 
 
 class Connector:
@@ -36,7 +37,7 @@ class Connector:
             return await open_ssh(machine, keepalive=keepalive)
 
     async def fan_out(self, machines: Iterable[Machine],
-                      fn: Callable[[Machine, Transport], Awaitable[T]]) -> dict[str, T | TransportError]:
+                      fn: PerMachine[T]) -> dict[str, T | TransportError]:
         """Run `fn(machine, transport)` on every machine at once; failures come back as values.
 
         One host's failure never hides the others: its TransportError is its result. Connecting
@@ -46,8 +47,7 @@ class Connector:
         results = await asyncio.gather(*(self._one(m, fn) for m in machines))
         return {m.name: result for m, result in zip(machines, results)}
 
-    async def _one(self, machine: Machine,
-                   fn: Callable[[Machine, Transport], Awaitable[T]]) -> T | TransportError:
+    async def _one(self, machine: Machine, fn: PerMachine[T]) -> T | TransportError:
         try:
             transport = await asyncio.wait_for(self.connect(machine),
                                                _connect_budget(machine))
@@ -56,8 +56,8 @@ class Connector:
         except TimeoutError:
             return ConnectTimeout(
                 f"connecting to {machine.name} ({machine.host}) took longer than "
-                f"{_connect_budget(machine):g}s", hint="check the machine, or raise connect_timeout",
-                machine=machine.name)
+                f"{_connect_budget(machine):g}s",
+                hint="check the machine, or raise connect_timeout", machine=machine.name)
         try:
             return await fn(machine, transport)
         except TransportError as err:

@@ -9,9 +9,11 @@ asyncssh reports as the same HostKeyNotVerifiable. Matching follows asyncssh's o
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from coordssh.errors import HostKeyChanged, HostKeyUnknown
 
 if TYPE_CHECKING:
     import asyncssh
@@ -26,6 +28,10 @@ def known_hosts_file(machine: Machine) -> Path:
     return Path(machine.known_hosts or os.path.expanduser("~/.ssh/known_hosts"))
 
 
+def machine_address(machine: Machine) -> str:
+    return f"{machine.host}:{machine.port}" if machine.port else machine.host
+
+
 @dataclass(frozen=True)
 class HostKeyReport:
     """What known_hosts says about the key a server offered."""
@@ -33,13 +39,39 @@ class HostKeyReport:
     status: KeyStatus
     path: Path
     host: str                       # as matched and recorded (HostName or HostKeyAlias applied)
+    addr: str
     port: int
     key_type: str                   # "ssh-ed25519"
     fingerprint: str                # "SHA256:..."
-    lines: tuple[int, ...] = ()     # 1-based lines holding the recorded key(s) for this host
+    lines: tuple[int, ...]          # 1-based lines holding the recorded key(s) for this host
+    key: asyncssh.SSHKey = field(repr=False, compare=False)
+
+    @property
+    def entry(self) -> str:
+        """The known_hosts line that would trust the offered key."""
+        return entry_line(self.host, self.port, self.key)
 
     def where(self) -> str:
         return ", ".join(f"{self.path}:{n}" for n in self.lines) or str(self.path)
+
+
+def host_key_error(machine: Machine, report: HostKeyReport) -> HostKeyChanged | HostKeyUnknown:
+    """The error for a host key known_hosts does not vouch for: loud when it CHANGED."""
+    where = f"{machine.name} ({machine_address(machine)})"
+    if report.status == "changed":
+        return HostKeyChanged(
+            f"REMOTE HOST IDENTIFICATION HAS CHANGED for {where}: it offers {report.key_type} "
+            f"{report.fingerprint}, which differs from the key recorded at {report.where()}. "
+            "Someone could be intercepting the connection (man-in-the-middle), or the host key "
+            "was just replaced.",
+            hint=f"if the change is expected, remove line {', '.join(map(str, report.lines))} of "
+                 f"{report.path} and run: coordssh trust {machine.name}",
+            machine=machine.name)
+    return HostKeyUnknown(
+        f"{where} is not in {report.path}: it offers {report.key_type} {report.fingerprint}",
+        hint=f"check the fingerprint with the machine's owner, then run: coordssh trust "
+             f"{machine.name}",
+        machine=machine.name, fingerprint=report.fingerprint)
 
 
 def check_host_key(path: Path, host: str, addr: str, port: int,
@@ -54,8 +86,8 @@ def check_host_key(path: Path, host: str, addr: str, port: int,
         status = "changed" if trusted else "unknown"
     lines = tuple(n for n, line in enumerate(text.splitlines(), 1)
                   if _line_keys(line, host, addr, port) & set(trusted))
-    return HostKeyReport(status, path, host, port, key.get_algorithm(),
-                         key.get_fingerprint("sha256"), lines)
+    return HostKeyReport(status, path, host, addr, port, key.get_algorithm(),
+                         key.get_fingerprint("sha256"), lines, key)
 
 
 def entry_line(host: str, port: int, key: asyncssh.SSHKey) -> str:

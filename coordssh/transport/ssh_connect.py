@@ -16,9 +16,10 @@ import socket
 import asyncssh
 
 from coordssh.config.schema import Machine
-from coordssh.errors import (AuthFailed, ConnectTimeout, HostKeyChanged, HostKeyUnknown,
-                             TransportError, Unreachable)
-from coordssh.transport.known_hosts import HostKeyReport, check_host_key, known_hosts_file
+from coordssh.errors import (AuthFailed, ConnectTimeout, HostKeyUnknown, TransportError,
+                             Unreachable)
+from coordssh.transport.known_hosts import (HostKeyReport, check_host_key, host_key_error,
+                                            known_hosts_file, machine_address)
 from coordssh.transport.ssh import SSHTransport
 
 KEEPALIVE_INTERVAL = 20   # seconds; only for long-lived connections (follow, live view)
@@ -66,7 +67,7 @@ async def offered_host_key(machine: Machine) -> HostKeyReport:
     except asyncssh.HostKeyNotVerifiable:
         pass
     if client.offered is None:
-        raise Unreachable(f"{machine.name} ({_where(machine)}) offered no host key",
+        raise Unreachable(f"{machine.name} ({machine_address(machine)}) offered no host key",
                           hint="check that the machine runs an SSH server", machine=machine.name)
     host, addr, port, key = client.offered
     return check_host_key(known_hosts_file(machine), host, addr, port, key)
@@ -113,36 +114,18 @@ def _known_hosts_option(path: str | None):
     return path
 
 
-def _where(machine: Machine) -> str:
-    return f"{machine.host}:{machine.port}" if machine.port else machine.host
-
-
 def _host_key_error(machine: Machine, client: _Client) -> TransportError:
     if client.offered is None:  # e.g. a revoked key: asyncssh refused before asking us
-        return HostKeyUnknown(f"the host key of {machine.name} ({_where(machine)}) is not trusted",
-                              hint=f"run: coordssh trust {machine.name}", machine=machine.name)
+        return HostKeyUnknown(
+            f"the host key of {machine.name} ({machine_address(machine)}) is not trusted",
+            hint=f"run: coordssh trust {machine.name}", machine=machine.name)
     host, addr, port, key = client.offered
-    report = check_host_key(known_hosts_file(machine), host, addr, port, key)
-    if report.status == "changed":
-        return HostKeyChanged(
-            f"REMOTE HOST IDENTIFICATION HAS CHANGED for {machine.name} ({_where(machine)}): it "
-            f"offers {report.key_type} {report.fingerprint}, which differs from the key recorded "
-            f"at {report.where()}. Someone could be intercepting the connection "
-            "(man-in-the-middle), or the host key was just replaced.",
-            hint=f"if the change is expected, remove line {', '.join(map(str, report.lines))} of "
-                 f"{report.path} and run: coordssh trust {machine.name}",
-            machine=machine.name)
-    return HostKeyUnknown(
-        f"{machine.name} ({_where(machine)}) is not in {report.path}: it offers "
-        f"{report.key_type} {report.fingerprint}",
-        hint=f"check the fingerprint with the machine's owner, then run: coordssh trust "
-             f"{machine.name}",
-        machine=machine.name, fingerprint=report.fingerprint)
+    return host_key_error(machine, check_host_key(known_hosts_file(machine), host, addr, port, key))
 
 
 def translate_connect_error(machine: Machine, exc: BaseException) -> TransportError | None:
     """The coordssh error for a failed connect, or None to let `exc` propagate (a bug)."""
-    where, name = _where(machine), machine.name
+    where, name = machine_address(machine), machine.name
     if isinstance(exc, asyncssh.PermissionDenied):
         return AuthFailed(
             f"{name} ({where}) refused our key: {exc.reason}",
