@@ -1,1 +1,44 @@
-"""Commands: filled in by its issue's work (no register() yet)."""
+"""`coordssh assign MACHINE REPO ISSUE`: dispatch one issue to one machine (services/assign.py)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("assign")
+    def assign(
+        machine: str = typer.Argument(..., help="The machine (a name in coordinator.yml)."),
+        repo: str = typer.Argument(..., help="The repo (a name in coordinator.yml)."),
+        issue: int = typer.Argument(..., min=1, help="The issue number."),
+        model: Optional[str] = typer.Option(None, "--model", help="Model alias or id for this run."),
+        briefing: str = typer.Option("", "--briefing",
+                                     help="Extra instructions appended to the prompt (the task "
+                                          "itself for a repo without GitHub)."),
+        title: Optional[str] = typer.Option(None, "--title",
+                                            help="The issue's title (required without GitHub)."),
+        force: bool = typer.Option(False, "--force", help="Assign even if the issue is claimed."),
+        dry_run: bool = typer.Option(False, "--dry-run",
+                                     help="Show the plan (worktree, branch, base SHA, command, "
+                                          "prompt) and change nothing."),
+        json_output: bool = typer.Option(False, "--json", help="Print a JSON object."),
+        config: Optional[str] = typer.Option(None, "--config", help="Path to coordinator.yml."),
+    ) -> None:
+        """Dispatch ISSUE of REPO to MACHINE: a worktree, a branch, and a detached claude run."""
+        import asyncio
+
+        from coordssh.cli.context import build_context
+        from coordssh.cli.render.assign import print_result
+        from coordssh.services.assign import AssignRequest
+        from coordssh.services.assign import assign as run_assign
+
+        ctx = build_context(config)
+        request = AssignRequest(machine=machine, repo=repo, issue=issue, model=model,
+                                briefing=briefing, title=title, force=force, dry_run=dry_run)
+        result = asyncio.run(run_assign(ctx, request))
+        print_result(result, json_output=json_output, config_path=str(ctx.config.path))
+
+
+register_assign = register  # the name the task's brief asked for
