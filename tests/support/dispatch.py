@@ -107,3 +107,44 @@ def tree_snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
             st = path.lstat()
             found[str(path)] = (st.st_mode, st.st_size if path.is_file() else 0)
     return found
+
+
+def dispatch_context(state_dir: Path, machine, world: GitWorld, *, launcher: str = "nohup",
+                     max_workers: int = 2, env: dict[str, str] | None = None,
+                     result_grace_s: float = 30, max_runtime_s: float = 600,
+                     github: str | None = None, forge_factory=None, models=None):
+    """A Context whose one machine serves repo `demo` (the world's clone) with the stand-in."""
+    from dataclasses import replace
+
+    from coordssh.board.store import Board
+    from coordssh.config.schema import Config, Models, Repo, Runs
+    from coordssh.forge import forge_for
+    from coordssh.services.context import Context
+    from coordssh.transport.connect import Connector
+
+    worker = replace(machine, repos=("demo",), repo_paths={"demo": str(world.clone)},
+                     claude_command=str(FAKE_CLAUDE), launcher=launcher, max_workers=max_workers,
+                     env=dict(env or {}))
+    repo = Repo(name="demo", github=github)
+    config = Config(path=state_dir.parent / "coordinator.yml", state_dir=state_dir,
+                    repos={"demo": repo}, machines={worker.name: worker},
+                    models=models or Models(),
+                    runs=Runs(result_grace_s=result_grace_s, max_runtime_s=max_runtime_s))
+    return Context(config=config, board=Board.open(state_dir), connector=Connector(),
+                   forge_factory=forge_factory or (lambda r: forge_for(r)))
+
+
+def reap(board) -> None:
+    """End every run the board knows (its wrapper's and claude's groups, its tmux session)."""
+    import signal
+
+    for row in board.list(include_archived=True):
+        finished = (Path(row.run_dir) / "finished_at").exists()   # its groups are gone already
+        for name in () if finished else ("claude_pid", "pid"):
+            path = Path(row.run_dir) / name
+            try:
+                os.killpg(int(path.read_text().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        subprocess.run(["tmux", "kill-session", "-t", f"=coordssh-{row.id}"],
+                       capture_output=True, check=False)

@@ -1,0 +1,190 @@
+"""The assign service: its checks and refusals, the dry run, failures that leave no stray state.
+
+Real repos (bare origin + the worker's clone), real transports (local and a real sshd), the
+claude stand-in. Runs that are started are ended by `reap` at teardown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coordssh.config.schema import Models, Repo
+from coordssh.domain import models as m
+from coordssh.domain.models import Assignment
+from coordssh.errors import NotFound, Refused, RemoteCommandFailed, UsageError
+from coordssh.forge import forge_for
+from coordssh.services.assign import AssignRequest, assign
+from tests.support.dispatch import (FAKE_CLAUDE, GitWorld, dispatch_context, git, reap,
+                                    tree_snapshot, wait_for)
+from tests.support.fake_gh import FakeGitHub
+
+
+@pytest.fixture
+def world(tmp_path):
+    return GitWorld.create(tmp_path / "git")
+
+
+@pytest.fixture
+def make_ctx(tmp_path, world):
+    made = []
+
+    def make(machine, **options):
+        ctx = dispatch_context(tmp_path / "state", machine, world, **options)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        reap(ctx.board)
+
+
+def _request(issue=5, **options) -> AssignRequest:
+    options.setdefault("title", "Fix the widget")
+    return AssignRequest(machine=options.pop("machine", "localbox"), repo="demo", issue=issue,
+                         **options)
+
+
+def _finished(row: Assignment) -> bool:
+    return (Path(row.run_dir) / "finished_at").exists()
+
+
+async def test_dry_run_changes_nothing(machine, make_ctx, world, tmp_path):
+    ctx = make_ctx(machine)
+    fresh = world.advance_main()               # origin moved; the clone has not fetched it
+    board_before = ctx.board.path.read_bytes()
+    clone_refs, heads = world.refs(world.clone), world.heads()
+    worker_paths = [Path(machine.worktree_root), Path(machine.run_root)]
+    files_before = tree_snapshot(*worker_paths, world.clone / ".git")
+
+    result = await assign(ctx, _request(machine=machine.name, briefing="Keep it small.",
+                                        model="opus", dry_run=True))
+
+    plan = result.assignment
+    assert result.dry_run and plan.base_sha == fresh and plan.branch == "issue-5-fix-the-widget"
+    assert plan.worktree == str(Path(machine.worktree_root) / "demo" / plan.id)
+    assert plan.run_dir == str(Path(machine.run_root) / plan.id)
+    assert "Fix the widget" in result.prompt and "Keep it small." in result.prompt
+    assert str(FAKE_CLAUDE) in result.command and "--model opus" in result.command
+    assert "run.sh" in result.launch
+    # nothing anywhere: board, worker paths, the clone's refs and files, origin
+    assert ctx.board.path.read_bytes() == board_before
+    assert tree_snapshot(*worker_paths, world.clone / ".git") == files_before
+    assert world.refs(world.clone) == clone_refs and world.heads() == heads
+
+
+async def test_unknown_machine_and_unserved_repo(local_machine, make_ctx, world):
+    ctx = make_ctx(local_machine)
+    with pytest.raises(NotFound) as info:
+        await assign(ctx, _request(machine="nope"))
+    assert "unknown machine 'nope'" in info.value.message and "localbox" in info.value.hint
+    ctx.config.repos["other"] = Repo(name="other")
+    with pytest.raises(Refused) as info:
+        await assign(ctx, AssignRequest(machine="localbox", repo="other", issue=1, title="x"))
+    assert "does not serve repo 'other'" in info.value.message
+    assert "(it serves: demo)" in info.value.message
+
+
+async def test_plain_git_repo_needs_a_title(local_machine, make_ctx):
+    ctx = make_ctx(local_machine)
+    with pytest.raises(UsageError) as info:
+        await assign(ctx, _request(title=None))
+    assert "needs a --title" in info.value.message and "--title" in info.value.hint
+    assert ctx.board.list() == []
+
+
+async def test_live_work_on_the_board_claims_the_issue_unless_forced(local_machine, make_ctx):
+    ctx = make_ctx(local_machine)
+    holder = Assignment(id="feedbeef", machine="elsewhere", repo="demo", issue=5,
+                        branch="issue-5-old", status=m.RUNNING)
+    ctx.board.put(holder)
+    with pytest.raises(Refused) as info:
+        await assign(ctx, _request())
+    assert "demo#5 is already claimed by assignment feedbeef on elsewhere" in info.value.message
+    assert "--force" in info.value.hint
+    assert [row.id for row in ctx.board.list()] == ["feedbeef"]
+
+    forced = await assign(ctx, _request(force=True))
+    assert forced.assignment.status in (m.RUNNING, m.STARTING)
+    wait_for(lambda: _finished(forced.assignment))
+
+
+async def test_an_unmerged_branch_on_origin_claims_the_issue(machine, make_ctx, world):
+    ctx = make_ctx(machine)
+    world.push_branch("issue-5-someone-else", merged=False)
+    world.push_branch("issue-55-not-this-one", merged=False)
+    with pytest.raises(Refused) as info:
+        await assign(ctx, _request(machine=machine.name))
+    assert "branch issue-5-someone-else on origin" in info.value.message
+    assert "issue-55" not in info.value.message
+    assert ctx.board.list() == []
+
+
+async def test_a_merged_branch_does_not_claim(local_machine, make_ctx, world):
+    ctx = make_ctx(local_machine)
+    world.push_branch("issue-5-done-before", merged=True)
+    result = await assign(ctx, _request())
+    assert result.assignment.base_sha == world.heads()["main"]
+    wait_for(lambda: _finished(result.assignment))
+
+
+async def test_capacity_refusal_names_the_running_ids(machine, make_ctx):
+    ctx = make_ctx(machine, max_workers=1)
+    first = await assign(ctx, _request(machine=machine.name, issue=1,
+                                       briefing="[[fake-claude:hang]]"))
+    with pytest.raises(Refused) as info:
+        await assign(ctx, _request(machine=machine.name, issue=2))
+    assert info.value.message == (f"machine {machine.name} is at capacity (1/1 running: ids "
+                                  f"{first.assignment.id})")
+    assert [row.issue for row in ctx.board.list()] == [1]
+
+
+async def test_unreachable_origin_fails_without_fallback_or_leftovers(machine, make_ctx, world):
+    ctx = make_ctx(machine)
+    world.break_origin()
+    with pytest.raises(RemoteCommandFailed) as info:
+        await assign(ctx, _request(machine=machine.name))
+    assert "cannot reach origin" in info.value.message and "stale local refs" in info.value.hint
+    assert ctx.board.list() == []
+    assert not Path(machine.worktree_root).exists() and not Path(machine.run_root).exists()
+    assert "issue-5" not in git("branch", "--list", cwd=world.clone)
+
+
+async def test_missing_claude_is_named_with_a_fix(local_machine, make_ctx):
+    from dataclasses import replace
+
+    ctx = make_ctx(local_machine)
+    worker = ctx.config.machines["localbox"]
+    ctx.config.machines["localbox"] = replace(worker, claude_command="no-such-claude-cli")
+    with pytest.raises(NotFound) as info:
+        await assign(ctx, _request())
+    assert "cannot find `no-such-claude-cli`" in info.value.message
+    assert "claude_command" in info.value.hint
+    assert ctx.board.list() == []
+
+
+async def test_a_failed_dispatch_step_leaves_a_failed_row(local_machine, make_ctx, world):
+    ctx = make_ctx(local_machine)
+    git("branch", "issue-5-fix-the-widget", "origin/main", cwd=world.clone)  # an earlier run's
+    with pytest.raises(RemoteCommandFailed) as info:
+        await assign(ctx, _request())
+    assert "cannot create worktree" in info.value.message
+    assert "already exists" in info.value.message
+    [row] = ctx.board.list()
+    assert row.status == m.FAILED and row.reason.startswith("dispatch failed: ")
+
+
+async def test_model_from_an_issue_label_on_github(local_machine, make_ctx, tmp_path):
+    gh = FakeGitHub(tmp_path, repo="acme/demo")
+    gh.add_issue(9, "Speed up the parser", body="It is slow.", labels=("perf", "big"))
+    models = Models(labels={"big": "opus"}, aliases={"opus": "claude-opus-4-1"})
+    ctx = make_ctx(local_machine, github="acme/demo", models=models,
+                   forge_factory=lambda repo: forge_for(repo, gh=gh.gh, env=gh.env))
+    result = await assign(ctx, AssignRequest(machine="localbox", repo="demo", issue=9,
+                                             briefing="Only the tokenizer.", dry_run=True))
+    a = result.assignment
+    assert (a.model, result.model_source) == ("claude-opus-4-1", "label big")
+    assert "--model opus" in result.command
+    assert a.title == "Speed up the parser" and a.branch == "issue-9-speed-up-the-parser"
+    assert "It is slow." in result.prompt and "Only the tokenizer." in result.prompt
