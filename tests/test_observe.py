@@ -12,7 +12,7 @@ import pytest
 from coordssh.config.schema import Runs
 from coordssh.domain import models as m
 from coordssh.services.observe import observe, observe_machine
-from tests.support.envelopes import Envelopes, assignment_for, fixture, make_context
+from tests.support.envelopes import Envelopes, assignment_for, fixture, make_context, until
 from tests.support.sshd import free_port
 
 SUCCESS = fixture("success.jsonl")
@@ -102,7 +102,7 @@ async def test_a_run_lingering_after_its_result_is_ended(tmp_path, machine, enve
     await observe(ctx)
     row = ctx.board.get("lg1")
     assert row.status == m.DONE and row.extra.get("ended_by_coordssh")
-    assert run.proc.wait(timeout=30) is not None   # the process group really ended
+    await until(lambda: not run.alive(), what="the process group to end")
 
 
 async def test_a_fresh_result_gets_its_grace(tmp_path, machine, envelopes):
@@ -122,7 +122,7 @@ async def test_past_max_runtime_the_run_is_ended_and_failed(tmp_path, machine, e
     await observe(ctx)
     row = ctx.board.get("to1")
     assert row.status == m.FAILED and "exceeded max runtime" in row.reason
-    assert run.proc.wait(timeout=30) is not None
+    await until(lambda: not run.alive(), what="the process group to end")
 
 
 async def test_a_run_without_pid_is_starting_then_crashed(tmp_path, machine, envelopes):

@@ -92,7 +92,7 @@ async def test_probe_reports_every_fact(transport, machine, envelopes):
     assert (d.exit_code, d.claude_exit, d.pushed_sha, d.started_at) == (0, 0, "0123abcd", 1000)
     assert d.stderr_tail.endswith(b"warning: x\n") and len(d.stderr_tail) == 4096
     r = report.runs["live1"]
-    assert r.alive and r.group_alive and r.pid == running.proc.pid and not r.finished
+    assert r.alive and r.group_alive and r.pid == running.pid and not r.finished
     assert r.data == success[100:500] and r.offset == 100 and r.stderr_tail == b""
     assert report.runs["stop1"].cancelled == 1234 and not report.runs["stop1"].alive
     assert report.runs["nosuch"].missing

@@ -29,10 +29,21 @@ PROBE_TIMEOUT = 30.0
 NO_DATA = "-"                    # offset meaning "facts only, no stream bytes"
 
 # The envelope files read as one-line facts (see docs/architecture.md).
-FACT_FILES = ("pid", "started_at", "finished_at", "exit_code", "claude_exit", "cancelled",
+FACT_FILES = ("pid", "claude_pid", "started_at", "finished_at", "exit_code", "claude_exit", "cancelled",
               "timed_out", "pushed_sha", "rescue_sha")
 
-PROBE_SCRIPT = EXPAND_HOME + r'''
+# A dead process stays visible to `kill -0` until its parent reaps it; a slow reaper (some
+# container inits) would make a finished run look alive. Linux tells us through /proc.
+ZOMBIE_FN = r'''
+zombie() {
+  [ -r "/proc/$1/stat" ] || return 1
+  read -r st < "/proc/$1/stat" || return 1
+  set -- ${st##*")"}
+  [ "$1" = Z ]
+}
+'''
+
+PROBE_SCRIPT = EXPAND_HOME + ZOMBIE_FN + r'''
 root=$(expand_home "$1"); cap=$2; errcap=$3; shift 3
 if stat -c %s / >/dev/null 2>&1; then sfmt='-c'; sarg='%n %s %Y'; else sfmt='-f'; sarg='%N %z %m'; fi
 count=0
@@ -55,15 +66,15 @@ probe_run() {
   d=$root/$id
   if ! cd "$d" 2>/dev/null; then printf 'run id=%s missing=1 len=0 errlen=0\n\n' "$id"; return; fi
   h="run id=$id"
-  for f in pid started_at finished_at exit_code claude_exit cancelled timed_out pushed_sha rescue_sha; do
+  for f in pid claude_pid started_at finished_at exit_code claude_exit cancelled timed_out \
+           pushed_sha rescue_sha; do
     fact "$f"
   done
   pid=; [ -f pid ] && { read -r pid < pid || :; pid=${pid%%[!0-9]*}; }
+  cpid=; [ -f claude_pid ] && { read -r cpid < claude_pid || :; cpid=${cpid%%[!0-9]*}; }
   alive=0; group=0
-  if [ -n "$pid" ]; then
-    kill -0 "$pid" 2>/dev/null && alive=1
-    kill -0 "-$pid" 2>/dev/null && group=1
-  fi
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ! zombie "$pid" && alive=1
+  for g in $pid $cpid; do kill -0 "-$g" 2>/dev/null && ! zombie "$g" && group=1; done
   sizes
   len=0; errlen=0
   if [ "$off" != - ] && [ -n "$size" ] && [ "$size" -gt "$off" ]; then
@@ -100,7 +111,8 @@ class RunFacts:
     missing: bool = False
     pid: int | None = None
     alive: bool = False           # kill -0 on the pid: the truth
-    group_alive: bool = False     # some process of its group still lives (lingering children)
+    group_alive: bool = False     # a process of the wrapper's or claude's group still lives
+    claude_pid: int | None = None  # claude's own process group (run.sh starts it under setsid)
     started_at: float | None = None
     finished_at: float | None = None
     exit_code: int | None = None
@@ -201,6 +213,7 @@ def _run_record(fields: dict[str, str], out: bytes, pos: int) -> tuple[RunFacts,
         id=fields.get("id", ""),
         missing=fields.get("missing") == "1",
         pid=_int(fields.get("pid")),
+        claude_pid=_int(fields.get("claude_pid")),
         alive=fields.get("alive") == "1",
         group_alive=fields.get("group") == "1",
         started_at=_float(fields.get("started_at")),

@@ -1,8 +1,10 @@
-"""Ending a run's process group: INT, then TERM, then KILL, each after a grace period.
+"""Ending a run's process groups: INT, then TERM, then KILL, each after a grace period.
 
-One exec does the whole escalation on the worker (no round trip per signal). The group id is
-the `pid` file of the envelope (the wrapper is the group leader: setsid or a tmux pane). A group
-is gone when `kill -0 -PGID` fails, which also covers children that outlive the wrapper.
+One exec does the whole escalation on the worker (no round trip per signal). A run has two
+process groups: the wrapper's (`pid`: setsid or a tmux pane makes it the leader) and claude's
+(`claude_pid`: run.sh starts claude under its own setsid). Each signal goes to both, so claude
+never outlives a wrapper killed by SIGKILL. A group is gone when `kill -0 -PGID` fails, which
+also covers children that outlive their leader.
 `stop` first records `cancelled` (epoch seconds) so the outcome is known even after SIGKILL,
 which leaves the wrapper no chance to write `finished_at`.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coordssh.shell.command import Command, sh_script
+from coordssh.remote.probe import ZOMBIE_FN
 from coordssh.shell.paths import EXPAND_HOME
 from coordssh.transport.base import Transport
 
@@ -20,19 +23,20 @@ STOP_SIGNALS = ("INT", "TERM", "KILL")
 END_SIGNALS = ("TERM", "KILL")   # a run that lingers after its result: no turn left to close
 
 # dash's kill takes `-SIG -PGID` (it rejects `-s SIG` with a negative pid and `--`).
-SIGNAL_SCRIPT = EXPAND_HOME + r'''
+SIGNAL_SCRIPT = EXPAND_HOME + ZOMBIE_FN + r'''
 d=$(expand_home "$1"); cancel_at=$2; ticks=$3; shift 3
 [ -d "$d" ] || { echo missing; exit 0; }
 [ -n "$cancel_at" ] && [ ! -e "$d/cancelled" ] && printf '%s\n' "$cancel_at" > "$d/cancelled"
-pid=; [ -f "$d/pid" ] && { read -r pid < "$d/pid" || :; }
-pid=${pid%%[!0-9]*}
-[ -n "$pid" ] || { echo nopid; exit 0; }
+num() { v=; [ -f "$d/$1" ] && { read -r v < "$d/$1" || :; }; v=${v%%[!0-9]*}; }
+num pid; groups=$v; num claude_pid; groups="$groups $v"
+case $groups in *[0-9]*) ;; *) echo nopid; exit 0;; esac
+alive() { for g in $groups; do kill -0 "-$g" 2>/dev/null && ! zombie "$g" && return 0; done; return 1; }
 for sig in "$@"; do
-  kill -0 "-$pid" 2>/dev/null || { echo "gone"; exit 0; }
-  kill -"$sig" "-$pid" 2>/dev/null
+  alive || { echo gone; exit 0; }
+  for g in $groups; do kill -"$sig" "-$g" 2>/dev/null; done
   i=0
-  while [ "$i" -lt "$ticks" ] && kill -0 "-$pid" 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
-  kill -0 "-$pid" 2>/dev/null || { echo "ended $sig"; exit 0; }
+  while [ "$i" -lt "$ticks" ] && alive; do sleep 0.2; i=$((i + 1)); done
+  alive || { echo "ended $sig"; exit 0; }
 done
 echo alive
 '''

@@ -30,7 +30,7 @@ def fixture_lines(name: str) -> list[bytes]:
 @dataclass
 class Run:
     dir: Path
-    proc: subprocess.Popen | None = None
+    pid: int | None = None      # a live process group leader, as the wrapper would be
 
     @property
     def id(self) -> str:
@@ -53,12 +53,20 @@ class Run:
         self.write("finished_at", f"{int(time.time())}\n")
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        if self.pid is not None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        if self.pid is None:
+            return False
+        try:
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state != "Z"
 
 
 @dataclass
@@ -67,14 +75,15 @@ class Envelopes:
     runs: list[Run] = field(default_factory=list)
 
     def make(self, run_id: str, *, stream: bytes | None = b"", live: bool = True,
-             started_at: float | None = None, files: dict[str, str] | None = None) -> Run:
+             started_at: float | None = None, files: dict[str, str] | None = None,
+             command: list[str] | None = None) -> Run:
         run = Run(self.root / run_id)
         run.dir.mkdir(parents=True, mode=0o700)
         if stream is not None:
             run.write("stream.jsonl", stream)
         run.write("stderr.log", b"")
-        run.proc = _group_leader() if live else None
-        pid = run.proc.pid if live else _dead_pid()
+        run.pid = _group_leader(command or ["sleep", "600"]) if live else None
+        pid = run.pid if live else _dead_pid()
         run.write("pid", f"{pid}\n")
         run.write("started_at", f"{int(started_at if started_at is not None else time.time())}\n")
         for name, content in (files or {}).items():
@@ -87,16 +96,45 @@ class Envelopes:
             run.kill()
 
 
-def _group_leader() -> subprocess.Popen:
-    """A real process leading its own process group, like the wrapper under setsid."""
-    return subprocess.Popen(["sleep", "600"], start_new_session=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+def _group_leader(command: list[str]) -> int:
+    """A real process leading its own session, like the wrapper under `setsid nohup`. Started
+    through a shell that exits at once, so init (not this test) is its parent and reaps it."""
+    out = subprocess.run(["sh", "-c", 'setsid "$@" </dev/null >/dev/null 2>&1 & echo $!', "sh",
+                          *command], check=True, capture_output=True, text=True).stdout
+    return int(out.strip())
 
 
 def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def processes_with(*needles: str) -> list[int]:
+    """Pids whose command line contains every needle (to cut a follower off, as a drop would)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        line = b" ".join(argv).decode("utf-8", "replace")
+        if all(needle in line for needle in needles):
+            found.append(int(entry.name))
+    return found
+
+
+async def until(predicate, timeout: float = 90.0, what: str = "condition") -> None:
+    """Poll `predicate` until true; generous for a slow CI machine."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 def make_context(tmp_path: Path, *machines, runs=None):
