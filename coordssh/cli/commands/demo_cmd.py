@@ -1,1 +1,44 @@
-"""Commands: filled in by its issue's work (no register() yet)."""
+"""`coordssh demo [--agent auto|claude|replay] [--keep] [--dir DIR]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo_command(
+        agent: str = typer.Option(
+            "auto", "--agent",
+            help="auto (claude if installed and logged in, else replay), claude, or replay "
+                 "(plays a recorded transcript, no model is called)."),
+        keep: bool = typer.Option(False, "--keep", help="Keep the sandbox afterwards."),
+        directory: Optional[Path] = typer.Option(
+            None, "--dir", help="Create the sandbox inside DIR (default: the temp directory)."),
+    ) -> int:
+        """Run two assignments side by side in a throwaway sandbox (no GitHub needed)."""
+        import asyncio
+
+        from coordssh.services.demo import DemoOptions
+
+        options = DemoOptions(agent=agent, keep=keep, parent=directory)
+        return asyncio.run(_run(options))
+
+
+async def _run(options) -> int:
+    from coordssh.cli.context import context_for
+    from coordssh.cli.render.demo import DemoView
+    from coordssh.services.demo import Finished, run_demo
+
+    view = DemoView()
+    ok = False
+    try:
+        async for event in run_demo(options, lambda config, issues: context_for(config, issues=issues)):
+            view.handle(event)
+            ok = isinstance(event, Finished) and event.ok
+    finally:
+        view.close()
+    return 0 if ok else 1

@@ -30,7 +30,10 @@ fi
 
 start=$(date +%s)
 prompt=$(cat)
-task=$(printf '%s\n' "$prompt" | sed -n '/[^[:space:]]/{s/^[#[:space:]]*//;p;q;}' | tr -d '[:cntrl:]' | cut -c1-100)
+# the task: the playbook's `Issue #N: title` line, else the prompt's first non-empty line
+task=$(printf '%s\n' "$prompt" | sed -n 's/^Issue #[0-9]*: *//p' | head -n 1)
+[ -n "$task" ] || task=$(printf '%s\n' "$prompt" | sed -n '/[^[:space:]]/{s/^[#[:space:]]*//;p;q;}')
+task=$(printf '%s' "$task" | tr -d '[:cntrl:]' | cut -c1-100)
 [ -n "$task" ] || task="Replay agent note"
 branch=$(git rev-parse --abbrev-ref HEAD 2>/dev/null) || branch=replay
 note="replay/$(printf '%s' "$branch" | tr -c 'A-Za-z0-9._-' '-').md"

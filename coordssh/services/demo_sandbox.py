@@ -1,0 +1,115 @@
+"""The throwaway world `coordssh demo` runs in: a bare origin, a clone, a coordinator.yml.
+
+Everything lives under one temporary directory (`coordssh-demo-XXXX` inside `parent`), including
+the worktrees, the run envelopes and the board, so removing it removes every trace. The repo is
+plain git (no GitHub); the one machine is this computer (`connection: local`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from coordssh.config.load import config_from_dict
+from coordssh.config.schema import Config
+from coordssh.errors import ForgeError, UsageError
+from coordssh.forge.process import run_program
+from coordssh.shell.command import cmd
+
+REPO = "demo"
+MACHINE = "localhost"
+IDENTITY = ("-c", "user.name=coordssh demo", "-c", "user.email=demo@coordssh.invalid")
+README = ("# demo\n\nA throwaway repository made by `coordssh demo`: two workers change it side by "
+          "side, each on its own branch and worktree.\n")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    root: Path
+
+    @property
+    def origin(self) -> Path:
+        return self.root / "origin.git"
+
+    @property
+    def clone(self) -> Path:
+        return self.root / "clone"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "coordinator.yml"
+
+    @property
+    def run_root(self) -> str:
+        return str(self.root / "runs")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+async def create_sandbox(parent: Path | None = None) -> Sandbox:
+    """A new sandbox with `origin.git` (one commit on main) and a clone of it."""
+    if parent is not None and not parent.is_dir():
+        raise UsageError(f"--dir {parent}: not a directory",
+                         "give an existing directory (the sandbox is created inside it)")
+    sandbox = Sandbox(Path(tempfile.mkdtemp(prefix="coordssh-demo-", dir=parent)).resolve())
+    try:
+        await _git("init", "-q", "--bare", "-b", "main", str(sandbox.origin), cwd=sandbox.root)
+        await _git("clone", "-q", str(sandbox.origin), str(sandbox.clone), cwd=sandbox.root)
+        (sandbox.clone / "README.md").write_text(README, encoding="utf-8")
+        for key, value in (("user.name", "coordssh demo"), ("user.email", "demo@coordssh.invalid"),
+                           ("commit.gpgsign", "false")):
+            await _git("config", key, value, cwd=sandbox.clone)
+        await _git("add", "README.md", cwd=sandbox.clone)
+        await _git(*IDENTITY, "commit", "-q", "-m", "Initial commit", cwd=sandbox.clone)
+        await _git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=sandbox.clone)
+    except BaseException:
+        sandbox.remove()
+        raise
+    return sandbox
+
+
+def sandbox_config(sandbox: Sandbox, claude_command: str, *, env: dict[str, str] | None = None,
+                   max_runtime_s: float = 900) -> Config:
+    """coordinator.yml for the sandbox (also written to disk, for `--keep` and curious readers)."""
+    data = {
+        "state_dir": str(sandbox.root / ".coordssh"),
+        "repos": [{"name": REPO, "default_branch": "main",
+                   "notes": "A throwaway demo repository; keep changes tiny."}],
+        "machines": [{
+            "name": MACHINE, "host": "localhost", "connection": "local", "launcher": "nohup",
+            "claude_command": claude_command, "max_workers": 2,
+            "worktree_root": str(sandbox.root / "worktrees"), "run_root": sandbox.run_root,
+            "repo_paths": {REPO: str(sandbox.clone)}, "env": dict(env or {}),
+        }],
+        "runs": {"max_runtime": max_runtime_s, "result_grace": 10, "stop_grace": 2},
+    }
+    sandbox.config_path.write_text(
+        "# Written by `coordssh demo` for its sandbox.\n" + yaml.safe_dump(data, sort_keys=False),
+        encoding="utf-8")
+    return config_from_dict(data, sandbox.config_path)
+
+
+async def origin_branches(sandbox: Sandbox) -> dict[str, str]:
+    """Branches of the sandbox's origin -> their shas."""
+    from coordssh.forge.git import parse_ls_remote
+
+    result = await _git("ls-remote", "--heads", str(sandbox.origin), cwd=sandbox.root)
+    return parse_ls_remote(result.text)
+
+
+async def commit_subject(sandbox: Sandbox, sha: str) -> str:
+    result = await _git("log", "-1", "--format=%s", sha, cwd=sandbox.origin)
+    return result.text.strip()
+
+
+async def _git(*args: str, cwd: Path):
+    result = await run_program(cmd("git", *args), cwd=cwd, timeout=60)
+    if result.returncode != 0:
+        raise ForgeError(f"demo sandbox: `git {args[0]}` failed: {result.stderr_text.strip()[:300]}",
+                         "check that git works on this machine (`git --version`)")
+    return result
