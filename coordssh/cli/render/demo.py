@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from shlex import quote
+
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from coordssh.domain.models import Assignment
@@ -27,8 +30,8 @@ class DemoView:
             self._sandbox(event)
         elif isinstance(event, d.Assigned):
             a = event.assignment
-            self.console.print(f"assigned #{a.issue} {a.title!r} -> {a.id} on {a.machine} "
-                               f"(branch {a.branch})")
+            self._say(f"assigned #{a.issue} {a.title!r} -> {a.id} on {a.machine} "
+                      f"(branch {a.branch})")
         elif isinstance(event, d.Progress):
             self._progress(event.assignments)
         elif isinstance(event, d.Finished):
@@ -42,14 +45,14 @@ class DemoView:
 
     # --- parts ----------------------------------------------------------------------------------
     def _agent(self, event: d.AgentChosen) -> None:
-        self.console.print(f"agent: {event.choice.label}")
-        self.console.print(f"  why: {event.choice.reason}")
+        self._say(f"agent: {event.choice.label}")
+        self._say(f"  why: {event.choice.reason}")
 
     def _sandbox(self, event: d.SandboxReady) -> None:
         machine = next(iter(event.config.machines.values()))
-        self.console.print(f"sandbox: {event.sandbox.root}")
-        self.console.print(f"  a bare origin, a clone and {event.sandbox.config_path.name} with one "
-                           f"local machine ({machine.name}, launcher {machine.launcher})")
+        self._say(f"sandbox: {event.sandbox.root}")
+        self._say(f"  a bare origin, a clone and {event.sandbox.config_path.name} with one local "
+                  f"machine ({machine.name}, launcher {machine.launcher})")
 
     def _progress(self, rows: tuple[Assignment, ...]) -> None:
         if self.console.is_terminal:
@@ -64,20 +67,25 @@ class DemoView:
             if self._shown.get(a.id) != seen:
                 self._shown[a.id] = seen
                 detail = a.reason if a.terminal else a.last_status
-                self.console.print(f"  {a.id} #{a.issue} {a.status}" + (f": {detail}" if detail else ""))
+                self._say(f"  {a.id} #{a.issue} {a.status}" + (f": {detail}" if detail else ""))
 
     def _finished(self, event: d.Finished) -> None:
-        self.console.print(outcome_table(event.outcomes))
+        for line in outcome_lines(event.outcomes):
+            self.console.print(line)
         if event.timed_out:
-            self.console.print("the demo timed out: live runs were stopped")
+            self._say("the demo timed out: live runs were stopped")
         if event.kept:
-            self.console.print(f"sandbox kept: {event.sandbox}")
-            self.console.print(f"  look around: coordssh --config {event.sandbox / 'coordinator.yml'} "
-                               "status; git -C " + str(event.sandbox / "origin.git") + " log --all")
+            self._say(f"sandbox kept: {event.sandbox}")
+            self._say(f"  look around: COORDSSH_CONFIG={quote(str(event.sandbox / 'coordinator.yml'))}"
+                      f" coordssh status; git -C {quote(str(event.sandbox / 'origin.git'))} log --all")
         else:
-            self.console.print(f"sandbox removed: {event.sandbox} (pass --keep to look around)")
-        self.console.print("demo ok: both branches pushed" if event.ok else
-                           "demo failed: see the reasons above")
+            self._say(f"sandbox removed: {event.sandbox} (pass --keep to look around)")
+        self._say("demo ok: both branches pushed" if event.ok else
+                  "demo failed: see the reasons above")
+
+    def _say(self, text: str) -> None:
+        """One plain line: untrusted text (titles, agent output, paths) is never rich markup."""
+        self.console.print(escape(text))
 
 
 def status_table(rows: tuple[Assignment, ...]) -> Table:
@@ -86,21 +94,21 @@ def status_table(rows: tuple[Assignment, ...]) -> Table:
         table.add_column(column)
     for a in rows:
         style = STATUS_STYLE.get(a.status, "red")
-        table.add_row(a.id, f"#{a.issue} {a.title}", f"[{style}]{a.status}[/]",
-                      a.reason if a.terminal else a.last_status,
+        table.add_row(a.id, escape(f"#{a.issue} {a.title}"), f"[{style}]{a.status}[/]",
+                      escape(a.reason if a.terminal else a.last_status),
                       "" if a.turns is None else str(a.turns),
                       "" if a.cost_usd is None else f"${a.cost_usd:.2f}")
     return table
 
 
-def outcome_table(outcomes: tuple[d.BranchOutcome, ...]) -> Table:
-    table = Table(title="outcome", title_justify="left")
-    for column in ("id", "issue", "status", "branch on origin", "commit"):
-        table.add_column(column)
+def outcome_lines(outcomes: tuple[d.BranchOutcome, ...]) -> list[str]:
+    lines = []
     for o in outcomes:
         a = o.assignment
         style = "green" if o.ok else "red"
-        pushed = o.origin_sha and f"{a.branch} @ {o.origin_sha[:7]}"
-        table.add_row(a.id, f"#{a.issue} {a.title}", f"[{style}]{a.status}[/]",
-                      pushed or "(not pushed)", o.subject or a.reason)
-    return table
+        lines.append(f"[{style}]{a.status}[/] " + escape(f"#{a.issue} {a.title} ({a.id})"))
+        if o.origin_sha:
+            lines.append(escape(f"  pushed {a.branch} @ {o.origin_sha[:7]}: {o.subject}"))
+        else:
+            lines.append(escape(f"  not pushed{': ' + a.reason if a.reason else ''}"))
+    return lines
