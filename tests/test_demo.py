@@ -107,3 +107,22 @@ async def test_explicit_claude_without_claude_is_a_usage_error(tmp_path):
     assert "--agent replay" in err.value.hint
     with pytest.raises(UsageError):
         await choose_agent("gpt")
+
+
+def test_view_prints_agent_text_literally():
+    import io
+
+    from rich.console import Console
+
+    from coordssh.cli.render.demo import DemoView
+    from coordssh.domain.models import Assignment
+
+    out = io.StringIO()
+    view = DemoView(Console(file=out, width=200))
+    row = Assignment(id="ab12cd34", machine="localhost", repo="demo", issue=1, branch="issue-1-x",
+                     title="[bold]x[/bold]", status="running", last_status="running [tests]")
+    view.handle(d.Assigned(row))
+    view.handle(d.Progress((row,)))
+    view.close()
+    text = out.getvalue()
+    assert "'[bold]x[/bold]'" in text and "running: running [tests]" in text
