@@ -17,24 +17,13 @@ from coordssh.errors import NotFound, RunFailed, WaitTimeout
 from coordssh.remote.follow import LogFollower
 from coordssh.services.stop import stop
 from coordssh.services.watch import Watch, wait_run, watch_run
-from tests.support.envelopes import (Envelopes, assignment_for, fixture, fixture_lines,
-                                     make_context, processes_with, until)
+from tests.support.envelopes import envelopes  # noqa: F401 (a fixture)
+from tests.support.envelopes import (Envelopes, fixture, fixture_lines, make_context,
+                                     processes_with, put, until)
 from tests.support.sshd import _sshd_children
 
 LINES = fixture_lines("success.jsonl")
 FAST = Runs(result_grace_s=2, stop_grace_s=1)
-
-
-@pytest.fixture
-def envelopes(machine):
-    Path(machine.run_root).mkdir(parents=True, exist_ok=True)
-    env = Envelopes(Path(machine.run_root))
-    yield env
-    env.cleanup()
-
-
-def put(ctx, machine, run_id, **fields):
-    ctx.board.put(assignment_for(machine, run_id, **fields))
 
 
 async def test_follower_yields_complete_lines_and_resumes(machine, envelopes, connector):

@@ -12,24 +12,11 @@ import pytest
 from coordssh.config.schema import Runs
 from coordssh.domain import models as m
 from coordssh.services.observe import observe, observe_machine
-from tests.support.envelopes import Envelopes, assignment_for, fixture, make_context, until
+from tests.support.envelopes import envelopes  # noqa: F401 (a fixture)
+from tests.support.envelopes import Envelopes, fixture, make_context, put, until
 from tests.support.sshd import free_port
 
 SUCCESS = fixture("success.jsonl")
-
-
-@pytest.fixture
-def envelopes(machine):
-    Path(machine.run_root).mkdir(parents=True, exist_ok=True)
-    env = Envelopes(Path(machine.run_root))
-    yield env
-    env.cleanup()
-
-
-def put(ctx, machine, run_id, **fields):
-    row = assignment_for(machine, run_id, **fields)
-    ctx.board.put(row)
-    return row
 
 
 async def test_finished_success_is_done_with_cost_and_turns(tmp_path, machine, envelopes):

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stream-json"
 
 
@@ -159,3 +161,19 @@ def assignment_for(machine, run_id: str, **fields):
                   status=m.RUNNING, created_at=time.time())
     values.update(fields)
     return m.Assignment(**values)
+
+
+@pytest.fixture
+def envelopes(machine):
+    """Envelopes under the `machine` fixture's run_root (import it into a test module)."""
+    Path(machine.run_root).mkdir(parents=True, exist_ok=True)
+    env = Envelopes(Path(machine.run_root))
+    yield env
+    env.cleanup()
+
+
+def put(ctx, machine, run_id: str, **fields):
+    """Put a board row for the envelope `run_id` on `machine`; the row."""
+    row = assignment_for(machine, run_id, **fields)
+    ctx.board.put(row)
+    return row
