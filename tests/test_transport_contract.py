@@ -186,3 +186,26 @@ async def wait_until(predicate, *, what: str, timeout: float = 60.0) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def test_many_concurrent_commands_on_one_transport(transport):
+    # more than sshd's MaxSessions (10): the transport queues channels instead of failing
+    results = await asyncio.gather(*(transport.run(sh_script('sleep 0.2; echo "$1"', str(i)),
+                                                   timeout=120, check=True)
+                                     for i in range(25)))
+    assert [r.text for r in results] == [f"{i}\n" for i in range(25)]
+
+
+async def test_streams_and_runs_share_one_transport(transport, tmp_path):
+    gate = tmp_path / "gate"
+    follow = sh_script('echo up; while [ ! -e "$1" ]; do sleep 0.05; done; echo down', str(gate))
+    streams = [transport.stream(follow, timeout=120) for _ in range(4)]
+    iterators = [aiter(s) for s in streams]
+    try:
+        assert [await anext(it) for it in iterators] == [b"up\n"] * 4
+        assert (await transport.run(cmd("echo", "meanwhile"), check=True)).text == "meanwhile\n"
+        gate.touch()
+        assert [await anext(it) for it in iterators] == [b"down\n"] * 4
+    finally:
+        for stream in streams:
+            await stream.terminate()

@@ -28,6 +28,8 @@ from coordssh.transport.lines import timed_lines
 PGID_MARK = b"\x1ecoordssh-pgid "
 PGID_PRINTF = Command("printf", "\\036coordssh-pgid %s\\n", Raw('"$$"'), Raw(";"))
 KILL_TIMEOUT = 10.0
+# sshd's default MaxSessions is 10 channels per connection; one stays free for `kill`
+MAX_CHANNELS = 9
 
 # Remote file helpers: the path arrives as "$1" (expanded by expand_home), data on stdin.
 READ_SCRIPT = EXPAND_HOME + 'p=$(expand_home "$1") && exec cat -- "$p"'
@@ -41,12 +43,20 @@ cat > "$t" && chmod "$mode" "$t" && mv -f -- "$t" "$p"
 
 
 class SSHTransport(Transport):
-    def __init__(self, name: str, conn: asyncssh.SSHClientConnection) -> None:
+    def __init__(self, name: str, conn: asyncssh.SSHClientConnection, *,
+                 max_channels: int = MAX_CHANNELS) -> None:
         self.name = name
         self._conn = conn
+        # callers may gather many runs on one transport: queue them below sshd's MaxSessions
+        self.channels = asyncio.Semaphore(max_channels)
 
     async def run(self, command: Command, *, input: bytes | None = None,
                   timeout: float | None = DEFAULT_TIMEOUT, check: bool = False) -> RunResult:
+        async with self.channels:
+            return await self._run(command, input, timeout, check)
+
+    async def _run(self, command: Command, input: bytes | None, timeout: float | None,
+                   check: bool) -> RunResult:
         process = await self._open(command)
         pgid: list[int] = []  # filled as soon as the marker arrives, for the timeout path
         try:
@@ -133,16 +143,28 @@ class SSHStream(Stream):
         self._process: asyncssh.SSHClientProcess | None = None
         self._pgid: list[int] = []
         self._started = asyncio.Lock()
+        self._holds_channel = False
 
     async def _started_process(self) -> asyncssh.SSHClientProcess:
         async with self._started:
             if self._process is None:
-                self._process = await self._transport._open(
-                    self._command, stdin=asyncssh.DEVNULL, stderr=asyncssh.DEVNULL)
+                await self._transport.channels.acquire()
+                self._holds_channel = True
+                try:
+                    self._process = await self._transport._open(
+                        self._command, stdin=asyncssh.DEVNULL, stderr=asyncssh.DEVNULL)
+                except BaseException:
+                    self._release()
+                    raise
                 found = await read_pgid(self._process.stdout)
                 if found is not None:
                     self._pgid.append(found)
         return self._process
+
+    def _release(self) -> None:
+        if self._holds_channel:
+            self._holds_channel = False
+            self._transport.channels.release()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async def readline() -> bytes:
@@ -154,6 +176,7 @@ class SSHStream(Stream):
                 yield line
         except (asyncssh.Error, OSError) as exc:
             raise self._transport._lost(exc) from exc
+        self._release()
 
     async def wait(self) -> int:
         process = await self._started_process()
@@ -161,6 +184,8 @@ class SSHStream(Stream):
             await process.wait_closed()
         except (asyncssh.Error, OSError) as exc:
             raise self._transport._lost(exc) from exc
+        finally:
+            self._release()
         return _returncode(process, self._transport.name)
 
     async def terminate(self) -> None:
@@ -170,6 +195,7 @@ class SSHStream(Stream):
                 await asyncio.wait_for(self._process.wait_closed(), KILL_TIMEOUT)
             except (TimeoutError, asyncssh.Error, OSError):
                 pass
+        self._release()
 
 
 async def read_pgid(stdout: asyncssh.SSHReader) -> int | None:

@@ -40,7 +40,8 @@ UsePAM no
 UseDNS no
 PrintMotd no
 PrintLastLog no
-MaxSessions 64
+# OpenSSH's default, stated: the transport must stay below it
+MaxSessions 10
 MaxStartups 1000:30:2000
 MaxAuthTries 6
 LoginGraceTime 30
