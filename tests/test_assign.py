@@ -188,3 +188,16 @@ async def test_model_from_an_issue_label_on_github(local_machine, make_ctx, tmp_
     assert "--model opus" in result.command
     assert a.title == "Speed up the parser" and a.branch == "issue-9-speed-up-the-parser"
     assert "It is slow." in result.prompt and "Only the tokenizer." in result.prompt
+
+
+async def test_a_finished_run_not_yet_observed_does_not_claim(local_machine, make_ctx):
+    ctx = make_ctx(local_machine)
+    first = await assign(ctx, _request(briefing="[[fake-claude:advisory]]"))  # pushes nothing
+    wait_for(lambda: _finished(first.assignment))
+    assert ctx.board.get(first.assignment.id).status == m.RUNNING   # nobody has looked yet
+
+    again = await assign(ctx, _request(title="Fix the widget, take two"))
+
+    assert ctx.board.get(first.assignment.id).status == m.ADVISORY   # reconciled on the way
+    assert again.assignment.id != first.assignment.id
+    wait_for(lambda: _finished(again.assignment))

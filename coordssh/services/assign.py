@@ -72,8 +72,8 @@ async def assign(ctx: Context, request: AssignRequest) -> AssignResult:
     brief = await make_brief(ctx, repo, request)
     if not request.force:
         claims.ensure_unclaimed(repo.name, request.issue,
-                                claims.board_holders(ctx.board.list(live_only=True), repo.name,
-                                                     request.issue), (), force=False)
+                                await _live_holders(ctx, repo.name, request.issue,
+                                                    reconcile=not request.dry_run), (), force=False)
     async with await ctx.connector.connect(machine) as transport:
         return await _on_machine(ctx, request, machine, repo, repo_path, brief, transport)
 
@@ -93,6 +93,19 @@ async def _on_machine(ctx: Context, request: AssignRequest, machine: Machine, re
     _record_intent(ctx, plan.assignment, force=request.force)
     pid = await _dispatch(ctx, transport, machine, plan)
     return plan.result(assignment=_mark_running(ctx, plan.assignment, pid), pid=pid)
+
+
+async def _live_holders(ctx: Context, repo: str, issue: int, *, reconcile: bool) -> list[Assignment]:
+    """Board rows holding repo#issue, re-read from their machines first: a finished run that no
+    command has observed yet must not block (phantom rows, LESSONS 4). A dry run only reads."""
+    holders = claims.board_holders(ctx.board.list(live_only=True), repo, issue)
+    if holders and reconcile:
+        from coordssh.services.observe import observe
+
+        await observe(ctx, sorted({row.machine for row in holders
+                                   if row.machine in ctx.config.machines}))
+        holders = claims.board_holders(ctx.board.list(live_only=True), repo, issue)
+    return holders
 
 
 async def _check_capacity(ctx: Context, machine: Machine, transport: Transport,
