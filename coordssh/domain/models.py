@@ -79,8 +79,20 @@ class Assignment:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Assignment:
-        known = {f.name for f in fields(cls)}
+        known = _FIELD_NAMES or _field_names()
+        if known.issuperset(data):
+            return cls(**data)
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def evolve(self, **changes: Any) -> Assignment:
         return replace(self, **changes)
+
+
+_FIELD_NAMES: frozenset[str] = frozenset()
+
+
+def _field_names() -> frozenset[str]:
+    """Computed once: `dataclasses.fields()` per row dominated reading a large board."""
+    global _FIELD_NAMES
+    _FIELD_NAMES = frozenset(f.name for f in fields(Assignment))
+    return _FIELD_NAMES
