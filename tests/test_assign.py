@@ -16,28 +16,9 @@ from coordssh.domain.models import Assignment
 from coordssh.errors import NotFound, Refused, RemoteCommandFailed, UsageError
 from coordssh.forge import forge_for
 from coordssh.services.assign import AssignRequest, assign
-from tests.support.dispatch import (FAKE_CLAUDE, GitWorld, dispatch_context, git, reap,
-                                    tree_snapshot, wait_for)
+from tests.support.dispatch import contexts, world  # noqa: F401 (fixtures)
+from tests.support.dispatch import FAKE_CLAUDE, finished, git, tree_snapshot, wait_for
 from tests.support.fake_gh import FakeGitHub
-
-
-@pytest.fixture
-def world(tmp_path):
-    return GitWorld.create(tmp_path / "git")
-
-
-@pytest.fixture
-def make_ctx(tmp_path, world):
-    made = []
-
-    def make(machine, **options):
-        ctx = dispatch_context(tmp_path / "state", machine, world, **options)
-        made.append(ctx)
-        return ctx
-
-    yield make
-    for ctx in made:
-        reap(ctx.board)
 
 
 def _request(issue=5, **options) -> AssignRequest:
@@ -47,11 +28,11 @@ def _request(issue=5, **options) -> AssignRequest:
 
 
 def _finished(row: Assignment) -> bool:
-    return (Path(row.run_dir) / "finished_at").exists()
+    return finished(row.run_dir)
 
 
-async def test_dry_run_changes_nothing(machine, make_ctx, world, tmp_path):
-    ctx = make_ctx(machine)
+async def test_dry_run_changes_nothing(machine, contexts, world, tmp_path):
+    ctx = contexts(machine)
     fresh = world.advance_main()               # origin moved; the clone has not fetched it
     board_before = ctx.board.path.read_bytes()
     clone_refs, heads = world.refs(world.clone), world.heads()
@@ -74,8 +55,8 @@ async def test_dry_run_changes_nothing(machine, make_ctx, world, tmp_path):
     assert world.refs(world.clone) == clone_refs and world.heads() == heads
 
 
-async def test_unknown_machine_and_unserved_repo(local_machine, make_ctx, world):
-    ctx = make_ctx(local_machine)
+async def test_unknown_machine_and_unserved_repo(local_machine, contexts, world):
+    ctx = contexts(local_machine)
     with pytest.raises(NotFound) as info:
         await assign(ctx, _request(machine="nope"))
     assert "unknown machine 'nope'" in info.value.message and "localbox" in info.value.hint
@@ -86,16 +67,16 @@ async def test_unknown_machine_and_unserved_repo(local_machine, make_ctx, world)
     assert "(it serves: demo)" in info.value.message
 
 
-async def test_plain_git_repo_needs_a_title(local_machine, make_ctx):
-    ctx = make_ctx(local_machine)
+async def test_plain_git_repo_needs_a_title(local_machine, contexts):
+    ctx = contexts(local_machine)
     with pytest.raises(UsageError) as info:
         await assign(ctx, _request(title=None))
     assert "needs a --title" in info.value.message and "--title" in info.value.hint
     assert ctx.board.list() == []
 
 
-async def test_live_work_on_the_board_claims_the_issue_unless_forced(local_machine, make_ctx):
-    ctx = make_ctx(local_machine)
+async def test_live_work_on_the_board_claims_the_issue_unless_forced(local_machine, contexts):
+    ctx = contexts(local_machine)
     holder = Assignment(id="feedbeef", machine="elsewhere", repo="demo", issue=5,
                         branch="issue-5-old", status=m.RUNNING)
     ctx.board.put(holder)
@@ -110,8 +91,8 @@ async def test_live_work_on_the_board_claims_the_issue_unless_forced(local_machi
     wait_for(lambda: _finished(forced.assignment))
 
 
-async def test_an_unmerged_branch_on_origin_claims_the_issue(machine, make_ctx, world):
-    ctx = make_ctx(machine)
+async def test_an_unmerged_branch_on_origin_claims_the_issue(machine, contexts, world):
+    ctx = contexts(machine)
     world.push_branch("issue-5-someone-else", merged=False)
     world.push_branch("issue-55-not-this-one", merged=False)
     with pytest.raises(Refused) as info:
@@ -121,16 +102,16 @@ async def test_an_unmerged_branch_on_origin_claims_the_issue(machine, make_ctx, 
     assert ctx.board.list() == []
 
 
-async def test_a_merged_branch_does_not_claim(local_machine, make_ctx, world):
-    ctx = make_ctx(local_machine)
+async def test_a_merged_branch_does_not_claim(local_machine, contexts, world):
+    ctx = contexts(local_machine)
     world.push_branch("issue-5-done-before", merged=True)
     result = await assign(ctx, _request())
     assert result.assignment.base_sha == world.heads()["main"]
     wait_for(lambda: _finished(result.assignment))
 
 
-async def test_capacity_refusal_names_the_running_ids(machine, make_ctx):
-    ctx = make_ctx(machine, max_workers=1)
+async def test_capacity_refusal_names_the_running_ids(machine, contexts):
+    ctx = contexts(machine, max_workers=1)
     first = await assign(ctx, _request(machine=machine.name, issue=1,
                                        briefing="[[fake-claude:hang]]"))
     with pytest.raises(Refused) as info:
@@ -140,8 +121,8 @@ async def test_capacity_refusal_names_the_running_ids(machine, make_ctx):
     assert [row.issue for row in ctx.board.list()] == [1]
 
 
-async def test_unreachable_origin_fails_without_fallback_or_leftovers(machine, make_ctx, world):
-    ctx = make_ctx(machine)
+async def test_unreachable_origin_fails_without_fallback_or_leftovers(machine, contexts, world):
+    ctx = contexts(machine)
     world.break_origin()
     with pytest.raises(RemoteCommandFailed) as info:
         await assign(ctx, _request(machine=machine.name))
@@ -151,10 +132,10 @@ async def test_unreachable_origin_fails_without_fallback_or_leftovers(machine, m
     assert "issue-5" not in git("branch", "--list", cwd=world.clone)
 
 
-async def test_missing_claude_is_named_with_a_fix(local_machine, make_ctx):
+async def test_missing_claude_is_named_with_a_fix(local_machine, contexts):
     from dataclasses import replace
 
-    ctx = make_ctx(local_machine)
+    ctx = contexts(local_machine)
     worker = ctx.config.machines["localbox"]
     ctx.config.machines["localbox"] = replace(worker, claude_command="no-such-claude-cli")
     with pytest.raises(NotFound) as info:
@@ -164,8 +145,8 @@ async def test_missing_claude_is_named_with_a_fix(local_machine, make_ctx):
     assert ctx.board.list() == []
 
 
-async def test_a_failed_dispatch_step_leaves_a_failed_row(local_machine, make_ctx, world):
-    ctx = make_ctx(local_machine)
+async def test_a_failed_dispatch_step_leaves_a_failed_row(local_machine, contexts, world):
+    ctx = contexts(local_machine)
     git("branch", "issue-5-fix-the-widget", "origin/main", cwd=world.clone)  # an earlier run's
     with pytest.raises(RemoteCommandFailed) as info:
         await assign(ctx, _request())
@@ -175,11 +156,11 @@ async def test_a_failed_dispatch_step_leaves_a_failed_row(local_machine, make_ct
     assert row.status == m.FAILED and row.reason.startswith("dispatch failed: ")
 
 
-async def test_model_from_an_issue_label_on_github(local_machine, make_ctx, tmp_path):
+async def test_model_from_an_issue_label_on_github(local_machine, contexts, tmp_path):
     gh = FakeGitHub(tmp_path, repo="acme/demo")
     gh.add_issue(9, "Speed up the parser", body="It is slow.", labels=("perf", "big"))
     models = Models(labels={"big": "opus"}, aliases={"opus": "claude-opus-4-1"})
-    ctx = make_ctx(local_machine, github="acme/demo", models=models,
+    ctx = contexts(local_machine, github="acme/demo", models=models,
                    forge_factory=lambda repo: forge_for(repo, gh=gh.gh, env=gh.env))
     result = await assign(ctx, AssignRequest(machine="localbox", repo="demo", issue=9,
                                              briefing="Only the tokenizer.", dry_run=True))
@@ -190,8 +171,8 @@ async def test_model_from_an_issue_label_on_github(local_machine, make_ctx, tmp_
     assert "It is slow." in result.prompt and "Only the tokenizer." in result.prompt
 
 
-async def test_a_finished_run_not_yet_observed_does_not_claim(local_machine, make_ctx):
-    ctx = make_ctx(local_machine)
+async def test_a_finished_run_not_yet_observed_does_not_claim(local_machine, contexts):
+    ctx = contexts(local_machine)
     first = await assign(ctx, _request(briefing="[[fake-claude:advisory]]"))  # pushes nothing
     wait_for(lambda: _finished(first.assignment))
     assert ctx.board.get(first.assignment.id).status == m.RUNNING   # nobody has looked yet

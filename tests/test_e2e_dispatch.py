@@ -18,34 +18,10 @@ from coordssh.remote.envelope import RESCUE_MESSAGE
 from coordssh.remote.worktree import slugify
 from coordssh.services.assign import AssignRequest, assign
 from coordssh.services.observe import observe
-from tests.support.dispatch import FAKE_CLAUDE, GitWorld, dispatch_context, git, reap, wait_for
-
-
-@pytest.fixture
-def world(tmp_path):
-    return GitWorld.create(tmp_path / "git")
-
-
-@pytest.fixture
-def contexts(tmp_path, world):
-    made = []
-
-    def make(machine, **options):
-        ctx = dispatch_context(tmp_path / "state", machine, world, **options)
-        made.append(ctx)
-        return ctx
-
-    yield make
-    for ctx in made:
-        reap(ctx.board)
-
-
-def _read(run_dir: str, name: str) -> str:
-    return (Path(run_dir) / name).read_text().strip()
-
-
-def _finished(run_dir: str) -> bool:
-    return (Path(run_dir) / "finished_at").exists()
+from tests.support.dispatch import contexts, world  # noqa: F401 (fixtures)
+from tests.support.dispatch import FAKE_CLAUDE, GitWorld, git, reap, wait_for
+from tests.support.dispatch import envelope_file as _read
+from tests.support.dispatch import finished as _finished
 
 
 def _hostile(u: str) -> tuple[str, str]:
@@ -150,7 +126,7 @@ def test_cli_assign_json_then_dry_run(tmp_path, world, capsys):
         wait_for(lambda: _finished(data["run_dir"]))
         assert world.heads()[data["branch"]] == _read(data["run_dir"], "pushed_sha")
 
-        assert main([*args, "--dry-run"]) == 1            # the branch now claims issue 3
+        assert main(args) == 1       # the row is reconciled first; then the branch claims #3
         err = capsys.readouterr().err
         assert "already claimed by branch issue-3-add-a-cli-test on origin" in err
         assert "hint:" in err and "--force" in err

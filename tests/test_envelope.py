@@ -20,7 +20,8 @@ from coordssh.errors import ConfigError
 from coordssh.remote.envelope import (RESCUE_MESSAGE, Limits, bundle, env_command,
                                       envelope_files, render_meta, render_run_sh)
 from coordssh.shell.command import Command
-from tests.support.dispatch import FAKE_CLAUDE, GitWorld, git, wait_for
+from tests.support.dispatch import (FAKE_CLAUDE, GitWorld, envelope_file, finished, git,
+                                    wait_for)
 
 HOSTILE = "it's \"$(touch /tmp/pwned-{u})\" `touch /tmp/pwned-{u}` $HOME\nnext line ü ✓"
 
@@ -123,11 +124,11 @@ def stage(tmp_path):
 
 
 def _read(run_dir: Path, name: str) -> str:
-    return (run_dir / name).read_text().strip()
+    return envelope_file(str(run_dir), name)
 
 
-def _finished(run_dir: Path):
-    return (run_dir / "finished_at").exists()
+def _finished(run_dir: Path) -> bool:
+    return finished(str(run_dir))
 
 
 def test_success_pushes_the_branch_and_records_everything(stage):

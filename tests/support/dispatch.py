@@ -148,3 +148,36 @@ def reap(board) -> None:
                 pass
         subprocess.run(["tmux", "kill-session", "-t", f"=coordssh-{row.id}"],
                        capture_output=True, check=False)
+
+
+def envelope_file(run_dir: str, name: str) -> str:
+    return (Path(run_dir) / name).read_text().strip()
+
+
+def finished(run_dir: str) -> bool:
+    """The wrapper's trap wrote finished_at (last): the envelope is complete."""
+    return (Path(run_dir) / "finished_at").exists()
+
+
+# --- fixtures (import them into a test module to use them) --------------------------------------
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def world(tmp_path):
+    return GitWorld.create(tmp_path / "git")
+
+
+@pytest.fixture
+def contexts(tmp_path, world):
+    """contexts(machine, **options) -> a dispatch Context; every run it started is reaped."""
+    made = []
+
+    def make(machine, **options):
+        ctx = dispatch_context(tmp_path / "state", machine, world, **options)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        reap(ctx.board)
