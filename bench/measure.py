@@ -109,8 +109,12 @@ class Result:
         va = [getattr(s, metric) for s in sa]
         vb = [getattr(s, metric) for s in sb]
         per_round = [x / y for x, y in zip(va, vb) if y > 0]
-        return {"of_medians": statistics.median(va) / statistics.median(vb),
-                "per_round": stats(per_round) if per_round else None}
+        out = {"of_medians": statistics.median(va) / statistics.median(vb),
+               "per_round": stats(per_round) if per_round else None}
+        if metric == "wall":
+            cpu = self.ratio(a, b, "cpu")
+            out["cpu_of_medians"] = cpu["of_medians"] if cpu else None
+        return out
 
 
 def stats(values: list[float]) -> dict[str, float]:

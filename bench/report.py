@@ -32,6 +32,11 @@ def _case_row(name: str, c: dict, ratio: str = "", budget: str = "", met: str = 
             f"{_ms(c['cpu']['median'])} | {c['rss_mb']['median']:.0f} MB | {ratio} | {budget} | {met} |")
 
 
+def _cpu(ratio: dict) -> str:
+    c = ratio.get("cpu_of_medians")
+    return f" (CPU {c:.2f} x)" if c else ""
+
+
 def _verdict(ok: bool | None) -> str:
     return "" if ok is None else ("**yes**" if ok else "**NO**")
 
@@ -67,7 +72,7 @@ def rows(results: dict) -> list[str]:
                 if name.startswith("coordssh status"):
                     floor = [v for k, v in ratios.items() if k.startswith(name + " / floor")]
                     if floor:
-                        ratio = f"{floor[0]['of_medians']:.2f} x floor"
+                        ratio = f"{floor[0]['of_medians']:.2f} x floor{_cpu(floor[0])}"
                         if name.endswith("hosts") and n == str(results.get("hosts")):
                             budget, ok = "<= 1.3 x floor", floor[0]["of_medians"] <= 1.3
                     if name.endswith(f"{n} hosts") and n == str(results.get("hosts")) and "rss_mb" in c:
@@ -78,7 +83,7 @@ def rows(results: dict) -> list[str]:
                     mine = [v for k, v in ratios.items()
                             if k.endswith(" / " + name) and k.startswith("coordssh")]
                     if mine:
-                        ratio = f"coordssh = {mine[0]['of_medians']:.2f} x this"
+                        ratio = f"coordssh = {mine[0]['of_medians']:.2f} x this{_cpu(mine[0])}"
                         if name.startswith("pyinfra"):
                             budget, ok = "coordssh <= 0.6 x", mine[0]["of_medians"] <= 0.6
                         elif name == "ansible -m raw (warm ControlPersist)":

@@ -207,7 +207,7 @@ def run_parse(s: Setup) -> dict:
                            capture_output=True, cwd=str(REPO))
     if probe.returncode != 0:
         return {"missing": f"not measured yet (coordssh.agent.stream missing at {head_commit()})"}
-    copies = 500 if s.quick else 2000
+    copies = 300 if s.quick else 1000
     samples = []
     for i in range(s.runs + 1):
         got = subprocess.run([sys.executable, "-c", PARSE_SNIPPET, str(BENCH), str(copies)],

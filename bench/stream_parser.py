@@ -10,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+from coordssh.agent import stream_lines
 from coordssh.agent.stream import StreamState
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "stream-json"
@@ -22,6 +23,17 @@ def typical_stream(copies: int) -> bytes:
         lines += [ln for ln in (FIXTURES / name).read_bytes().splitlines(keepends=True)
                   if not ln.startswith(b'{"type":"result"')]
     return b"".join(lines) * copies
+
+
+def bench_decoder_only(copies: int = 2000) -> None:
+    """The JSON decoder alone on the same lines: the ceiling, to read the fold's overhead against
+    (a shared or busy machine slows both alike)."""
+    lines = typical_stream(copies).splitlines()
+    start = time.process_time()
+    for line in lines:
+        stream_lines._loads(line)
+    elapsed = time.process_time() - start
+    print(f"decoder only ({stream_lines._loads.__module__}): {len(lines) / elapsed:,.0f} lines/s")
 
 
 def bench_typical(copies: int = 2000, chunk: int = 65536) -> None:
@@ -48,5 +60,6 @@ def bench_huge_line(size: int = 50_000_000, chunk: int = 65536) -> None:
 
 
 if __name__ == "__main__":
+    bench_decoder_only()
     bench_typical()
     bench_huge_line()
