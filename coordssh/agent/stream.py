@@ -64,13 +64,14 @@ class StreamState:
             self._scan_from = len(buf)
             return []
         out: list[Event] = []
+        apply, add, find = self.apply, out.append, buf.find  # bound once: this loop is hot
         start = 0
         while nl >= 0:
             for event in parse_line(buf[start:nl]):
-                self.apply(event)
-                out.append(event)
+                apply(event)
+                add(event)
             start = nl + 1
-            nl = buf.find(b"\n", start)
+            nl = find(b"\n", start)
         del buf[:start]
         self.bytes_consumed += start
         self._scan_from = len(buf)
