@@ -1,0 +1,117 @@
+"""`coordssh status`: machines and assignments as rich tables, `--json`, and the `--live` view.
+
+Untrusted text (titles, STATUS lines, reasons) is passed to rich as `Text`, never as markup.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from coordssh.cli.render.events import duration
+from coordssh.domain import models as m
+from coordssh.domain.models import Assignment
+from coordssh.services.observe import MachineObservation, Observation
+
+FINISHED_SHOWN = 20        # finished rows in the human table (--json has them all)
+STYLE = {m.DONE: "green", m.RUNNING: "cyan", m.STARTING: "cyan", m.UNKNOWN: "yellow",
+         m.ADVISORY: "blue", m.CANCELLED: "dim"}
+
+MACHINE_KEYS = ("name", "reachable", "error", "running", "max_workers")
+ASSIGNMENT_KEYS = ("id", "machine", "repo", "issue", "branch", "status", "reason", "model",
+                   "session_id", "started_at", "finished_at", "duration_s", "turns", "cost_usd",
+                   "last_status", "pushed_sha")
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+def status_json(observation: Observation) -> dict:
+    return {
+        "machines": [{k: getattr(mo, k) for k in MACHINE_KEYS} for mo in observation.machines],
+        "assignments": [{k: getattr(a, k) for k in ASSIGNMENT_KEYS}
+                        for a in observation.assignments],
+    }
+
+
+def print_json(observation: Observation) -> None:
+    sys.stdout.write(json.dumps(status_json(observation), indent=2, ensure_ascii=False) + "\n")
+
+
+# --- tables -------------------------------------------------------------------------------------
+def machines_table(machines: tuple[MachineObservation, ...]) -> Table:
+    table = Table(title="machines", title_justify="left", expand=False)
+    for column in ("machine", "state", "running"):
+        table.add_column(column)
+    for mo in machines:
+        state = Text("reachable", "green") if mo.reachable else Text(
+            f"unreachable: {mo.error}", "yellow")
+        running = f"{mo.running}/{mo.max_workers}" if mo.reachable else f"?/{mo.max_workers}"
+        table.add_row(Text(mo.name), state, running)
+    return table
+
+
+def assignments_table(rows: tuple[Assignment, ...], now: float) -> Table:
+    table = Table(title="assignments", title_justify="left")
+    for column in ("id", "machine", "issue", "branch", "status", "model", "elapsed", "turns",
+                   "cost", "doing / outcome"):
+        table.add_column(column, overflow="fold" if column == "doing / outcome" else "ellipsis")
+    for a in rows:
+        table.add_row(
+            a.id, Text(a.machine), Text(f"{a.repo}#{a.issue}"), Text(a.branch),
+            Text(a.status, STYLE.get(a.status, "red")), Text(a.model), elapsed(a, now),
+            "" if a.turns is None else str(a.turns),
+            "" if a.cost_usd is None else f"${a.cost_usd:.2f}",
+            Text(a.last_status if a.live else a.reason))
+    return table
+
+
+def elapsed(a: Assignment, now: float) -> str:
+    if a.duration_s is not None and a.terminal:
+        return duration(a.duration_s)
+    return duration(now - a.started_at) if a.started_at else ""
+
+
+def shown_rows(rows: tuple[Assignment, ...]) -> tuple[tuple[Assignment, ...], int]:
+    """Live rows and the latest finished ones; the number of finished rows left out."""
+    finished = [a for a in rows if a.terminal]
+    keep = {a.id for a in sorted(finished, key=lambda a: a.finished_at or 0)[-FINISHED_SHOWN:]}
+    shown = tuple(a for a in rows if a.live or a.id in keep)
+    return shown, len(rows) - len(shown)
+
+
+def status_view(observation: Observation, config_path: str, now: float) -> Group:
+    rows, hidden = shown_rows(observation.assignments)
+    parts = [Text(f"config {config_path}", "dim"), machines_table(observation.machines)]
+    if rows:
+        parts.append(assignments_table(rows, now))
+    else:
+        parts.append(Text("no assignments on the board (coordssh assign MACHINE REPO ISSUE)"))
+    if hidden:
+        parts.append(Text(f"{hidden} older finished assignments not shown (--json lists them)",
+                          "dim"))
+    return Group(*parts)
+
+
+def print_status(observation: Observation, config_path: str) -> None:
+    Console(highlight=False).print(status_view(observation, config_path, time.time()))
+
+
+def live_status(observe_once: Callable[[], Observation], config_path: str,
+                interval: float = 2.0) -> None:
+    """Redraw in place until Ctrl-C, re-observing every `interval` seconds."""
+    from rich.live import Live
+
+    console = Console(highlight=False)
+    with Live(status_view(observe_once(), config_path, time.time()), console=console,
+              refresh_per_second=2, transient=False) as live:
+        try:
+            while True:
+                time.sleep(interval)
+                live.update(status_view(observe_once(), config_path, time.time()))
+        except KeyboardInterrupt:
+            return
