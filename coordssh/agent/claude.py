@@ -97,7 +97,8 @@ def _label_model(labels: Sequence[str], mapping: Mapping[str, str]) -> str | Non
 def _check(claude_path: str, model: str, permission_mode: str, max_turns: int | None,
            max_budget_usd: float | None, session_id: str | None) -> None:
     if not claude_path:
-        raise UsageError("no claude command configured", hint="set claude_command in coordinator.yml")
+        raise UsageError("no claude command configured",
+                         hint="set claude_command in coordinator.yml")
     if not model or model.startswith("-"):
         raise UsageError(f"invalid model {model!r}", hint="use an alias (sonnet) or a model id")
     if permission_mode not in PERMISSION_MODES:

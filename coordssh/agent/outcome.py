@@ -20,13 +20,14 @@ from coordssh.domain import models as m
 REASON_WIDTH = 160
 _TURNS = re.compile(r"\((\d+)\)")
 _AUTH_ERRORS = frozenset({"authentication_failed", "oauth_org_not_allowed", "billing_error"})
-_AUTH_TEXT = re.compile(r"invalid api key|not logged in|please run /login|oauth token|login expired|"
-                        r"failed to authenticate|organization has been disabled|"
+_AUTH_TEXT = re.compile(r"invalid api key|not logged in|please run /login|oauth token|"
+                        r"login expired|failed to authenticate|organization has been disabled|"
                         r"credit balance is too low", re.IGNORECASE)
 # stderr lines that explain a run that never started (checked only when there is no result)
 _STARTUP_ERRORS = re.compile(r"requires --verbose|cannot be launched inside another claude code|"
                              r"cannot be used with root|unknown option|input must be provided|"
-                             r"input contained only whitespace|^error:", re.IGNORECASE | re.MULTILINE)
+                             r"input contained only whitespace|^error:",
+                             re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ def classify(state: StreamState, *, exit_code: int | None, stderr_tail: str = ""
              cancelled: bool = False, pushed_sha: str = "", timed_out: bool = False,
              now: float | None = None) -> Outcome:
     if cancelled:
-        return _outcome(m.CANCELLED, "cancelled by the operator" + _resume_hint(state, state.result))
+        hint = _resume_hint(state, state.result)
+        return _outcome(m.CANCELLED, "cancelled by the operator" + hint)
     if state.result is not None:
         if state.result.get("is_error") is True:
             return _failed_result(state, now)

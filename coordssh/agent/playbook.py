@@ -64,7 +64,8 @@ class Playbook:
 def load_playbook(role: str, directory: Path | None = None) -> Playbook:
     """The playbook for `role`: from `directory` if it has one, else the shipped one."""
     if not _ROLE.fullmatch(role):
-        raise NotFound(f"invalid role name {role!r}", hint="roles are lowercase words, e.g. implement")
+        raise NotFound(f"invalid role name {role!r}",
+                       hint="roles are lowercase words, e.g. implement")
     path = find_playbook(role, directory)
     if path is None:
         raise NotFound(f"no playbook for role '{role}'",

@@ -118,7 +118,8 @@ def _rate_limit(obj: dict[str, Any]) -> list[Event]:
     status = as_str(info.get("status"))
     return [Event(ev.RATE_LIMIT, name=status, is_error=status == "rejected", data={
         "status": status, "resets_at": as_number(info.get("resetsAt")),
-        "type": as_str(info.get("rateLimitType")), "utilization": as_number(info.get("utilization"))})]
+        "type": as_str(info.get("rateLimitType")),
+        "utilization": as_number(info.get("utilization"))})]
 
 
 def _result(obj: dict[str, Any]) -> list[Event]:
@@ -129,7 +130,8 @@ def _result(obj: dict[str, Any]) -> list[Event]:
 
 def _stream_event(obj: dict[str, Any]) -> list[Event]:
     inner = obj.get("event") if isinstance(obj.get("event"), dict) else {}
-    return [Event(ev.PARTIAL, name=as_str(inner.get("type")), subagent=bool(obj.get("parent_tool_use_id")))]
+    return [Event(ev.PARTIAL, name=as_str(inner.get("type")),
+                  subagent=bool(obj.get("parent_tool_use_id")))]
 
 
 def _other(obj: dict[str, Any]) -> list[Event]:

@@ -29,7 +29,8 @@ def is_usage_limit_text(text: str) -> bool:
     return bool(text) and _LIMIT.search(text) is not None
 
 
-def reset_time(resets_at: float | None, texts: Iterable[str], now: float | None = None) -> float | None:
+def reset_time(resets_at: float | None, texts: Iterable[str],
+               now: float | None = None) -> float | None:
     """Epoch seconds of the reset, from the structured value or the first text that names one."""
     if resets_at is not None:
         return float(resets_at)
