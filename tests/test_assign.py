@@ -182,3 +182,17 @@ async def test_a_finished_run_not_yet_observed_does_not_claim(local_machine, con
     assert ctx.board.get(first.assignment.id).status == m.ADVISORY   # reconciled on the way
     assert again.assignment.id != first.assignment.id
     wait_for(lambda: _finished(again.assignment))
+
+
+async def test_two_assigns_racing_for_the_last_slot(local_machine, contexts):
+    import asyncio
+
+    ctx = contexts(local_machine, max_workers=1)
+    results = await asyncio.gather(
+        *(assign(ctx, _request(issue=n, briefing="[[fake-claude:hang]]")) for n in (1, 2)),
+        return_exceptions=True)
+    refused = [r for r in results if isinstance(r, Refused)]
+    won = [r for r in results if not isinstance(r, BaseException)]
+    assert len(refused) == 1 and len(won) == 1, results
+    assert "at capacity (1/1" in refused[0].message
+    assert [row.id for row in ctx.board.list()] == [won[0].assignment.id]

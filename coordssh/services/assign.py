@@ -90,7 +90,7 @@ async def _on_machine(ctx: Context, request: AssignRequest, machine: Machine, re
     plan = _plan(ctx, machine, repo, repo_path, brief, facts, claude)
     if request.dry_run:
         return plan.result(dry_run=True, notes=tuple(notes))
-    _record_intent(ctx, plan.assignment, force=request.force)
+    _record_intent(ctx, machine, plan.assignment, force=request.force)
     pid = await _dispatch(ctx, transport, machine, plan)
     return plan.result(assignment=_mark_running(ctx, plan.assignment, pid), pid=pid)
 
@@ -180,13 +180,15 @@ def _fresh_id(ctx: Context) -> str:
 
 
 # --- intent, dispatch, outcome ------------------------------------------------------------------
-def _record_intent(ctx: Context, assignment: Assignment, *, force: bool) -> None:
-    """Put the `starting` row, re-checking the board claim under the lock (two assigns racing)."""
+def _record_intent(ctx: Context, machine: Machine, assignment: Assignment, *, force: bool) -> None:
+    """Put the `starting` row, re-checking claim and capacity under the lock: two assigns racing
+    each other both passed the checks above, only one of them may take the last slot."""
     with ctx.board.transaction() as tx:
+        live = tx.list(live_only=True)
         if not force:
-            holders = claims.board_holders(tx.list(live_only=True), assignment.repo,
-                                           assignment.issue)
+            holders = claims.board_holders(live, assignment.repo, assignment.issue)
             claims.ensure_unclaimed(assignment.repo, assignment.issue, holders, (), force=False)
+        claims.ensure_capacity(machine, [row.id for row in live if row.machine == machine.name])
         tx.put(assignment)
 
 
