@@ -164,6 +164,14 @@ def test_startup_refusals_from_stderr(stderr):
     assert stderr[:60] in out.reason and "\n" not in out.reason
 
 
+def test_a_started_run_that_dies_with_stderr_is_a_crash_not_a_refusal():
+    out = classify(stream(init()), exit_code=1, alive=False, stderr_tail="Error: heap out of memory")
+    assert out.status == m.CRASHED
+    assert out.reason == f"no result line (exit 1); resume with claude --resume {SID}"
+    other = classify(StreamState(), exit_code=1, alive=False, stderr_tail="Segmentation fault")
+    assert other.reason == "claude refused to start (exit 1): Segmentation fault"
+
+
 def test_stderr_usage_limit_without_a_result():
     out = classify(StreamState(), exit_code=1, alive=False, now=NOW,
                    stderr_tail="Claude AI usage limit reached|1755806400")

@@ -109,8 +109,9 @@ def _no_result(state: StreamState, exit_code: int | None, stderr_tail: str,
         return _outcome(m.USAGE_LIMITED, f"usage limit; {when}", resets)
     if stderr and _AUTH_TEXT.search(stderr):
         return _outcome(m.AUTH_FAILED, f"authentication failed: {_last_line(stderr)}")
-    startup = _STARTUP_ERRORS.search(stderr) if stderr else None
-    if startup or (stderr and not state.session_id and exit_code not in (None, 0)):
+    started = bool(state.session_id) or state.events > 0
+    if stderr and not started and exit_code not in (None, 0):  # refused before its first line
+        startup = _STARTUP_ERRORS.search(stderr)
         line = _line_at(stderr, startup.start()) if startup else _last_line(stderr)
         return _outcome(m.FAILED, f"claude refused to start (exit {exit_code}): {line}")
     code = f" (exit {exit_code})" if exit_code is not None else ""
