@@ -20,6 +20,7 @@ from coordssh.domain.models import Assignment
 from coordssh.services.observe import MachineObservation, Observation
 
 FINISHED_SHOWN = 20        # finished rows in the human table (--json has them all)
+PIPE_WIDTH = 200
 STYLE = {m.DONE: "green", m.RUNNING: "cyan", m.STARTING: "cyan", m.UNKNOWN: "yellow",
          m.ADVISORY: "blue", m.CANCELLED: "dim"}
 
@@ -66,8 +67,15 @@ def assignments_table(rows: tuple[Assignment, ...], now: float) -> Table:
             Text(a.status, STYLE.get(a.status, "red")), Text(a.model), elapsed(a, now),
             "" if a.turns is None else str(a.turns),
             "" if a.cost_usd is None else f"${a.cost_usd:.2f}",
-            Text(a.last_status if a.live else a.reason))
+            Text(doing(a)))
     return table
+
+
+def doing(a: Assignment) -> str:
+    """What a live run last said it was doing; how a finished or unknown one stands."""
+    if a.status in (m.RUNNING, m.STARTING):
+        return a.last_status or a.reason
+    return a.reason
 
 
 def elapsed(a: Assignment, now: float) -> str:
@@ -97,8 +105,14 @@ def status_view(observation: Observation, config_path: str, now: float) -> Group
     return Group(*parts)
 
 
+def console() -> Console:
+    """The terminal's width, or wide lines when piped (grep, logs) instead of rich's 80."""
+    found = Console(highlight=False)
+    return found if found.is_terminal else Console(highlight=False, width=PIPE_WIDTH)
+
+
 def print_status(observation: Observation, config_path: str) -> None:
-    Console(highlight=False).print(status_view(observation, config_path, time.time()))
+    console().print(status_view(observation, config_path, time.time()))
 
 
 def live_status(observe_once: Callable[[], Observation], config_path: str,
@@ -106,8 +120,7 @@ def live_status(observe_once: Callable[[], Observation], config_path: str,
     """Redraw in place until Ctrl-C, re-observing every `interval` seconds."""
     from rich.live import Live
 
-    console = Console(highlight=False)
-    with Live(status_view(observe_once(), config_path, time.time()), console=console,
+    with Live(status_view(observe_once(), config_path, time.time()), console=console(),
               refresh_per_second=2, transient=False) as live:
         try:
             while True:

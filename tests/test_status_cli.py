@@ -1,0 +1,222 @@
+"""The observing commands through the real entry point (`coordssh.cli.main.main`): status (human
+and --json), wait/watch exit codes, log, stop and attach, over a coordinator.yml with a local
+machine and, for `status`, an ssh machine that cannot be reached."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from coordssh.board.store import Board
+from coordssh.cli.main import main
+from coordssh.cli.render.status import ASSIGNMENT_KEYS, MACHINE_KEYS
+from coordssh.config.load import load_config
+from coordssh.domain import models as m
+from coordssh.services.attach import attach_plan
+from tests.support.envelopes import Envelopes, assignment_for, fixture, make_context
+from tests.support.sshd import free_port
+
+SUCCESS = fixture("success.jsonl")
+FIRST_LINES = b"".join(SUCCESS.splitlines(keepends=True)[:3])
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """A coordinator.yml with local machine `box`; its board; envelopes under its run_root."""
+    config = tmp_path / "coordinator.yml"
+    config.write_text(
+        "repos:\n  - name: demo\n"
+        "machines:\n"
+        "  - name: box\n    connection: local\n"
+        f"    worktree_root: {tmp_path / 'wt'}\n    run_root: {tmp_path / 'runs'}\n"
+        "runs:\n  result_grace: 2\n  stop_grace: 1\n")
+    (tmp_path / "runs").mkdir()
+    env = Envelopes(tmp_path / "runs")
+    yield config, env
+    env.cleanup()
+
+
+def row_on(config: Path, machine: str, run_id: str, **fields):
+    cfg = load_config(str(config))
+    board = Board.open(cfg.state_dir)
+    row = assignment_for(cfg.machines[machine], run_id, **fields)
+    board.put(row)
+    return row
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_status_json_has_exactly_the_documented_keys(setup, capsys):
+    config, env = setup
+    env.make("ok1", stream=SUCCESS, live=False).finish(0, pushed_sha="abc1234")
+    env.make("run1", stream=FIRST_LINES)
+    row_on(config, "box", "ok1")
+    row_on(config, "box", "run1", title="x")
+    code, out, _ = run_cli(capsys, "status", "--json", "--config", str(config))
+    assert code == 0
+    data = json.loads(out)
+    assert list(data) == ["machines", "assignments"]
+    [box] = data["machines"]
+    assert tuple(box) == MACHINE_KEYS
+    assert box == {"name": "box", "reachable": True, "error": "", "running": 1, "max_workers": 2}
+    rows = {a["id"]: a for a in data["assignments"]}
+    assert all(tuple(a) == ASSIGNMENT_KEYS for a in rows.values())
+    assert rows["ok1"]["status"] == "done" and rows["ok1"]["turns"] == 6
+    assert rows["ok1"]["cost_usd"] == pytest.approx(0.13223)
+    assert rows["run1"]["status"] == "running" and rows["run1"]["model"] == "claude-sonnet-4-6"
+
+
+def test_status_human_names_the_config_and_the_runs(setup, capsys):
+    config, env = setup
+    env.make("ok2", stream=SUCCESS, live=False).finish(0, pushed_sha="abc1234")
+    row_on(config, "box", "ok2")
+    code, out, _ = run_cli(capsys, "status", "--config", str(config))
+    assert code == 0
+    assert str(config) in out.replace("\n", "")
+    assert "ok2" in out and "done" in out and "$0.13" in out and "demo#1" in out
+
+
+def test_status_of_an_unknown_machine_is_a_usage_error(setup, capsys):
+    config, _ = setup
+    code, _, err = run_cli(capsys, "status", "--machine", "nope", "--config", str(config))
+    assert code == 2 and "unknown machine 'nope'" in err
+
+
+@pytest.mark.ssh
+def test_an_unreachable_machine_shows_unknown_and_others_still_report(setup, capsys, sshd,
+                                                                      ssh_home):
+    config, env = setup
+    config.write_text(config.read_text().replace("runs:\n", (
+        "  - name: down\n    host: 127.0.0.1\n    connection: ssh\n"
+        f"    port: {free_port()}\n    user: {sshd.user}\n"
+        f"    identity_file: {sshd.client_key}\n    connect_timeout: 3\n"
+        f"    run_root: {config.parent / 'far'}\n"
+        "runs:\n"), 1))
+    env.make("near", stream=FIRST_LINES)
+    row_on(config, "box", "near")
+    row_on(config, "down", "far1")
+    started = time.monotonic()
+    code, out, _ = run_cli(capsys, "status", "--json", "--config", str(config))
+    assert code == 0
+    data = json.loads(out)
+    machines = {mo["name"]: mo for mo in data["machines"]}
+    assert not machines["down"]["reachable"] and machines["down"]["error"]
+    assert machines["box"]["reachable"] and machines["box"]["running"] == 1
+    rows = {a["id"]: a for a in data["assignments"]}
+    assert rows["far1"]["status"] == "unknown" and rows["near"]["status"] == "running"
+    assert time.monotonic() - started < 60        # bounded by the connect timeout, not hung
+
+    code, out, _ = run_cli(capsys, "status", "--config", str(config))
+    assert code == 0 and "unreachable" in out and "unknown" in out
+
+
+def test_wait_exit_codes(setup, capsys):
+    config, env = setup
+    env.make("good", stream=SUCCESS, live=False).finish(0, pushed_sha="abc1234")
+    env.make("bad", stream=fixture("max_turns.jsonl"), live=False).finish(1)
+    env.make("slow", stream=FIRST_LINES)
+    for run_id in ("good", "bad", "slow"):
+        row_on(config, "box", run_id)
+    base = ["--config", str(config)]
+    code, out, _ = run_cli(capsys, "wait", "good", *base)
+    assert code == 0 and out.startswith("good done")
+    code, out, err = run_cli(capsys, "wait", "bad", *base)
+    assert code == 1 and "max_turns" in out and "hint:" in err
+    code, _, err = run_cli(capsys, "wait", "nosuch", *base)
+    assert code == 2 and "no assignment" in err
+    code, _, err = run_cli(capsys, "wait", "slow", "--timeout", "1", *base)
+    assert code == 3 and "did not end" in err
+
+
+def test_watch_prints_key_events_then_the_outcome(setup, capsys):
+    config, env = setup
+    env.make("w1", stream=SUCCESS, live=False).finish(0, pushed_sha="abc1234")
+    row_on(config, "box", "w1", status=m.DONE, reason="pushed abc1234", cost_usd=0.13223,
+           turns=6, duration_s=31)
+    code, out, _ = run_cli(capsys, "watch", "w1", "--config", str(config))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("* started: model claude-sonnet-4-6")
+    assert any(line.startswith("> Read: ") for line in lines)
+    assert any(line == "# STATUS: running tests" for line in lines)
+    assert lines[-1] == "w1 done: pushed abc1234 ($0.13, 6 turns, 31s)"
+    code, everything, _ = run_cli(capsys, "watch", "w1", "--all", "--config", str(config))
+    assert code == 0 and len(everything.splitlines()) > len(lines)
+
+
+def test_log_prints_the_raw_stream(setup, capsys):
+    config, env = setup
+    env.make("l1", stream=SUCCESS, live=False).finish(0)
+    row_on(config, "box", "l1")
+    code = main(["log", "l1", "--config", str(config)])
+    out = capsys.readouterr().out
+    assert code == 0 and out.encode() == SUCCESS
+
+
+def test_stop_through_the_cli(setup, capsys):
+    config, env = setup
+    run = env.make("s1", stream=FIRST_LINES)
+    row_on(config, "box", "s1")
+    code, out, _ = run_cli(capsys, "stop", "s1", "--config", str(config))
+    assert code == 0 and out.startswith("stopped after SIG") and "cancelled" in out
+    assert not run.alive() or run.kill() is None
+    code, out, _ = run_cli(capsys, "stop", "s1", "--config", str(config))
+    assert code == 0 and out.startswith("nothing to stop")
+
+
+def test_attach_plans(tmp_path, local_machine):
+    ctx = make_context(tmp_path, local_machine)
+    ctx.board.put(assignment_for(local_machine, "n1", launcher="nohup"))
+    ctx.board.put(assignment_for(local_machine, "t1", launcher="tmux"))
+    assert attach_plan(ctx, "n1").follow_log
+    assert attach_plan(ctx, "t1").command.argv() == ["tmux", "attach-session", "-t",
+                                                     "=coordssh-t1"]
+
+
+@pytest.mark.ssh
+def test_attach_to_a_remote_tmux_run_uses_the_users_ssh(tmp_path, ssh_machine):
+    ctx = make_context(tmp_path, ssh_machine)
+    ctx.board.put(assignment_for(ssh_machine, "t2", launcher="tmux"))
+    argv = attach_plan(ctx, "t2").command.argv()
+    assert argv == ["ssh", "-t", "-p", str(ssh_machine.port), "-l", ssh_machine.user,
+                    "-i", ssh_machine.identity_file,
+                    "-o", f"UserKnownHostsFile={ssh_machine.known_hosts}",
+                    "--", ssh_machine.host, "tmux attach-session -t =coordssh-t2"]
+    # the same options reach the worker for real (a command without a tty instead of tmux)
+    probe = [*argv[:1], *argv[2:-1], "echo reached"]
+    done = subprocess.run(probe, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "reached"
+
+
+def test_live_view_redraws_until_ctrl_c(setup, capsys):
+    import asyncio
+
+    from coordssh.cli.context import build_context
+    from coordssh.cli.render.status import live_status
+    from coordssh.services.observe import observe
+
+    config, env = setup
+    env.make("lv1", stream=FIRST_LINES)
+    row_on(config, "box", "lv1")
+    ctx = build_context(str(config))
+    calls = []
+
+    def observe_once():
+        calls.append(1)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+        return asyncio.run(observe(ctx))
+
+    live_status(observe_once, str(config), interval=0)
+    out = capsys.readouterr().out
+    assert len(calls) == 4 and "lv1" in out and "running" in out
