@@ -14,6 +14,7 @@ from typing import Any
 
 from coordssh.agent import events as ev
 from coordssh.agent.events import Event
+from coordssh.agent.events_text import render
 from coordssh.agent.markers import find_marker
 from coordssh.agent.stream_lines import as_number, as_str, parse_line, parse_object, preview
 
@@ -114,8 +115,6 @@ class StreamState:
     @property
     def last_event_summary(self) -> str:
         if self._last_event is not None:
-            from coordssh.agent.events_text import render
-
             return render(self._last_event)
         return self._summary
 
