@@ -73,7 +73,7 @@ async def observe(ctx: Context, machines: Iterable[str] | None = None) -> Observ
         if isinstance(result, TransportError) else result
         for machine, result in ((mc, results[mc.name]) for mc in chosen))
     write_changes(ctx, observations)
-    return _assemble(ctx, chosen, observations)
+    return _assemble(ctx, None if machines is None else chosen, observations)
 
 
 async def observe_machine(ctx: Context, machine: Machine, transport: Transport) -> MachineObservation:
@@ -264,7 +264,12 @@ def _live_by_machine(rows: list[Assignment], machines: list[Machine]) -> dict[st
     return found
 
 
-def _assemble(ctx: Context, machines: list[Machine],
+def _assemble(ctx: Context, machines: list[Machine] | None,
               observations: tuple[MachineObservation, ...]) -> Observation:
-    wanted = {mc.name for mc in machines}
-    return Observation(observations, tuple(r for r in ctx.board.list() if r.machine in wanted))
+    """The board after the write: every row, or the chosen machines' rows (rows of a machine
+    no longer in the config are listed too when no machine was chosen, untouched)."""
+    rows = ctx.board.list()
+    if machines is not None:
+        wanted = {mc.name for mc in machines}
+        rows = [r for r in rows if r.machine in wanted]
+    return Observation(observations, tuple(rows))
