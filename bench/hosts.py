@@ -54,12 +54,14 @@ class Host:
 
 
 def ensure_openssh() -> None:
-    """apt-get install openssh-server/-client when missing (root only)."""
+    """apt-get install openssh-server/-client and GNU time when missing (root only)."""
     need = []
     if not os.access(SSHD, os.X_OK):
         need.append("openssh-server")
     if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
         need.append("openssh-client")
+    if not os.access("/usr/bin/time", os.X_OK):
+        need.append("time")         # GNU time: peak RSS of each measured command
     if not need:
         return
     if os.geteuid() != 0:

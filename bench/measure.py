@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 class Sample:
     wall: float          # seconds
     cpu: float           # seconds, user + system of the child and its reaped descendants
-    rss_mb: float        # peak resident set of the largest process in the tree (ru_maxrss)
+    rss_mb: float        # peak resident set of the command (GNU time's %M: its largest process)
     rc: int
 
 
@@ -44,10 +44,20 @@ class CaseFailed(RuntimeError):
     pass
 
 
+# Peak RSS comes from GNU time, which forks the command from its own small process. Linux keeps
+# a process's peak RSS across exec, so a child forked straight from this (larger) Python process
+# would report at least our own RSS.
+GNU_TIME = "/usr/bin/time"
+
+
 def run_once(case: Case) -> tuple[Sample, bytes, bytes]:
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as rss:
+        argv = case.argv
+        if os.access(GNU_TIME, os.X_OK):
+            argv = [GNU_TIME, "-f", "%M", "-o", rss.name, *argv]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(case.argv, env=case.env, cwd=case.cwd, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, env=case.env, cwd=case.cwd, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=err)
         # block in wait4 (a polling parent would steal CPU from the child on a 2-core machine)
         timer = threading.Timer(case.timeout, proc.kill)
@@ -61,7 +71,9 @@ def run_once(case: Case) -> tuple[Sample, bytes, bytes]:
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    sample = Sample(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, proc.returncode)
+        reported = rss.read().split()
+    peak_kb = int(reported[-1]) if reported and reported[-1].isdigit() else ru.ru_maxrss
+    sample = Sample(wall, ru.ru_utime + ru.ru_stime, peak_kb / 1024, proc.returncode)
     return sample, stdout, stderr
 
 

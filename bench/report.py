@@ -53,10 +53,8 @@ def rows(results: dict) -> list[str]:
                 budget, ok = "<= 150 ms", c["wall"]["median"] <= 0.150
             elif name.startswith("coordssh status") and "wall" in c:
                 budget, ok = "<= 200 ms", c["wall"]["median"] <= 0.200
-            ratio = ""
-            if name == "coordssh --version":
-                r = st["ratios"].get("coordssh --version / python3 -c pass")
-                ratio = f"{r['of_medians']:.1f} x python" if r else ""
+            r = st["ratios"].get(f"{name} / python3 -c pass")
+            ratio = f"{r['of_medians']:.1f} x python{_cpu(r)}" if r else ""
             out.append(_case_row(name, c, ratio, budget, _verdict(ok)))
         for name, text in st.get("missing", {}).items():
             out.append(f"| {name} | {text} | | | | | | <= 200 ms | not measured |")
@@ -105,7 +103,8 @@ def rows(results: dict) -> list[str]:
                 a = b["added_ms"]
                 pr = a["per_round"]
                 out.append(f"| status: added by 5,000 finished rows | {a['of_medians']:+.0f} ms | "
-                           f"{pr['min']:+.0f} ms | {pr['max']:+.0f} ms | | | difference of medians "
+                           f"{pr['min']:+.0f} ms | {pr['max']:+.0f} ms | "
+                           f"{a.get('cpu_of_medians', 0):+.0f} ms | | difference of medians "
                            f"| <= +100 ms | {_verdict(a['of_medians'] <= 100)} |")
     if "parse" in g:
         p = g["parse"]

@@ -108,16 +108,28 @@ def finish(result: measure.Result, pairs: list[tuple[str, str]], **extra) -> dic
 
 # --- start-up ---------------------------------------------------------------------------------
 def run_startup(s: Setup) -> dict:
-    cfg = envelopes.write_config(s.work / "cfg-empty" / "coordinator.yml", [])
+    # coordinator.yml must name at least one machine; the nearest to an empty fleet is one local
+    # machine with no runs (a local `sh` probe, no SSH)
+    cfg = s.work / "cfg-empty" / "coordinator.yml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(f"repos:\n  - name: {envelopes.REPO_NAME}\nmachines:\n  - name: here\n"
+                   f"    host: localhost\n    run_root: {cfg.parent / 'runs'}\n")
     cases = [Case("python3 -c pass", [sys.executable, "-c", "pass"], env=client_env(s)),
+             Case("typer floor: one command, one option", [sys.executable,
+                  str(BENCH / "typer_floor.py"), "status", "--json"], env=client_env(s)),
              Case("coordssh --version", [*coordssh_argv(), "--version"], env=client_env(s))]
     missing = command_missing(s, "status")
     if missing is None:
-        cases.append(Case("coordssh status (no machines)", [*coordssh_argv(), "status"],
+        cases.append(Case(EMPTY_STATUS, [*coordssh_argv(), "status"],
                           env=client_env(s, cfg), cwd=str(cfg.parent)))
     result = measure.interleave(cases, warmup=1, runs=max(s.runs, 5) * 2, log=s.log)
-    return finish(result, [("coordssh --version", "python3 -c pass")],
-                  **({"missing": {"coordssh status (no machines)": missing}} if missing else {}))
+    return finish(result, [("coordssh --version", "python3 -c pass"),
+                           (EMPTY_STATUS, "python3 -c pass"),
+                           (EMPTY_STATUS, "typer floor: one command, one option")],
+                  **({"missing": {EMPTY_STATUS: missing}} if missing else {}))
+
+
+EMPTY_STATUS = "coordssh status (one local machine, no runs)"
 
 
 # --- status over 1, 10, 50 hosts -----------------------------------------------------------------
@@ -182,7 +194,9 @@ def run_board(s: Setup) -> dict:
         out["added_ms"] = {
             "of_medians": (statistics.median(x.wall for x in sb)
                            - statistics.median(x.wall for x in sa)) * 1000,
-            "per_round": measure.stats([d * 1000 for d in deltas])}
+            "per_round": measure.stats([d * 1000 for d in deltas]),
+            "cpu_of_medians": (statistics.median(x.cpu for x in sb)
+                               - statistics.median(x.cpu for x in sa)) * 1000}
     return out
 
 
