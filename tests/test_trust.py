@@ -14,7 +14,7 @@ from coordssh.errors import EXIT_AUTH, HostKeyChanged, HostKeyUnknown, UsageErro
 from coordssh.services.trust import trust_machine
 from coordssh.shell.command import cmd
 from coordssh.transport.connect import Connector
-from tests.support.sshd import start_sshd
+from tests.support.sshd import rotate_host_key, start_sshd
 
 
 async def echo_over(machine) -> bytes:
@@ -141,3 +141,22 @@ def test_cli_trust_asks_and_a_no_writes_nothing(ssh_home, sshd, tmp_path):
     assert done.returncode == 1, done.stderr
     assert sshd.fingerprint() in done.stdout and "nothing written" in done.stdout
     assert not known.exists()
+
+
+async def test_reinstalled_host_is_refused_until_the_old_line_is_removed(ssh_machine_factory,
+                                                                          sshd, tmp_path):
+    server = start_sshd(tmp_path / "box", client_key=sshd.client_key)
+    known = tmp_path / "known_hosts"
+    machine = ssh_machine_factory(port=server.port, known_hosts=str(known))
+    try:
+        assert (await trust_machine(machine, lambda report: True)).status == "added"
+        server = rotate_host_key(server)  # same address, new key: as after a reinstall
+        with pytest.raises(HostKeyChanged):
+            await echo_over(machine)
+        with pytest.raises(HostKeyChanged):
+            await trust_machine(machine, lambda report: True)
+        known.write_text("")  # what the hint asks the operator to do: remove the old line
+        assert (await trust_machine(machine, lambda report: True)).status == "added"
+        assert await echo_over(machine) == b"trusted\n"
+    finally:
+        server.stop()

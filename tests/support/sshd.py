@@ -3,6 +3,7 @@
     server = start_sshd(tmp_dir)            # new host key, new client key, free port
     server.known_hosts_line()               # "[127.0.0.1]:PORT ssh-ed25519 AAAA..."
     other = start_sshd(tmp_dir2, client_key=server.client_key)   # same client, DIFFERENT host key
+    server = rotate_host_key(server)        # same port, new host key (a reinstalled machine)
     server.stop()                           # kills only the pid it started (and its sshd children)
 
 The login user is the current user (root in CI: `PermitRootLogin prohibit-password`). Each exec
@@ -100,6 +101,15 @@ class SshdServer:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+
+def rotate_host_key(server: SshdServer) -> SshdServer:
+    """Stop `server`, give it a new host key, and start it again on the same port."""
+    server.stop()
+    for path in (server.host_key, Path(f"{server.host_key}.pub")):
+        path.unlink()
+    return start_sshd(server.dir, client_key=server.client_key, port=server.port,
+                      host=server.host)
 
 
 def start_sshd(base: Path, *, client_key: Path | None = None, port: int | None = None,
