@@ -209,3 +209,11 @@ async def test_streams_and_runs_share_one_transport(transport, tmp_path):
     finally:
         for stream in streams:
             await stream.terminate()
+
+
+@pytest.mark.parametrize("command", [
+    sh_script('kill -KILL "$$"'),                                         # the shell itself
+    cmd("python3", "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"),  # exec'd
+], ids=["shell", "argv"])
+async def test_killed_by_signal_is_128_plus_n(transport, command):
+    assert (await transport.run(command)).returncode == 128 + 9

@@ -46,7 +46,9 @@ class LocalTransport(Transport):
         except BaseException:  # cancelled: never leave the child running
             await _kill_group(proc)
             raise
-        return self._finish(command, RunResult(command.display(), proc.returncode, out, err), check)
+        # killed by signal N: asyncio says -N, a shell (and so an SSH server) says 128+N
+        code = 128 - proc.returncode if proc.returncode < 0 else proc.returncode
+        return self._finish(command, RunResult(command.display(), code, out, err), check)
 
     def _finish(self, command: Command, result: RunResult, check: bool) -> RunResult:
         return result.check(self.name) if check else result
@@ -100,7 +102,8 @@ class LocalStream(Stream):
             yield line
 
     async def wait(self) -> int:
-        return await (await self._process()).wait()
+        code = await (await self._process()).wait()
+        return 128 - code if code < 0 else code
 
     async def terminate(self) -> None:
         if self._proc is not None:

@@ -213,9 +213,9 @@ async def read_pgid(stdout: asyncssh.SSHReader) -> int | None:
 
 
 def _returncode(process: asyncssh.SSHClientProcess, machine: str) -> int:
-    """Exit status, -N when killed by signal N (as asyncio reports it locally)."""
-    code = process.returncode
+    """The exit status as a shell reports it: 128+N when the command was killed by signal N."""
+    code = process.returncode  # asyncssh: -N for an exit-signal
     if code is None:
         raise Unreachable(f"lost the SSH connection to {machine} before the command exited",
                           hint="check the machine and the network, then retry", machine=machine)
-    return code
+    return 128 - code if code < 0 else code
