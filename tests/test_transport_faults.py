@@ -150,3 +150,16 @@ async def test_fan_out_turns_remote_failures_into_values(machine):
 
     results = await Connector().fan_out([machine], fail)
     assert results[machine.name].exit_status == 1
+
+
+def test_one_connector_serves_successive_event_loops(ssh_machine_factory):
+    # a CLI command may call asyncio.run twice with the same context
+    connector = Connector(max_connections=1)
+    machines = [ssh_machine_factory(), ssh_machine_factory(name="second")]
+
+    async def echo(machine, transport):
+        return (await transport.run(cmd("echo", machine.name), check=True)).text
+
+    for _ in range(2):
+        assert asyncio.run(connector.fan_out(machines, echo)) == {
+            "sshbox": "sshbox\n", "second": "second\n"}

@@ -23,7 +23,16 @@ PerMachine = Callable[[Machine, Transport], Awaitable[T]]
 
 class Connector:
     def __init__(self, *, max_connections: int = 48) -> None:
-        self._setup = asyncio.Semaphore(max_connections)
+        self.max_connections = max_connections
+        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    def _setup(self) -> asyncio.Semaphore:
+        """The set-up semaphore of the running loop (a CLI may call asyncio.run more than once
+        with one Connector, and a semaphore cannot cross loops)."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._semaphores:
+            self._semaphores = {loop: asyncio.Semaphore(self.max_connections)}
+        return self._semaphores[loop]
 
     async def connect(self, machine: Machine, *, keepalive: bool = False) -> Transport:
         """Open a transport to `machine`. `keepalive` only for long-lived uses (follow, live)."""
@@ -33,7 +42,7 @@ class Connector:
             return LocalTransport(machine.name)
         from coordssh.transport.ssh_connect import open_ssh
 
-        async with self._setup:  # bounds connection set-up, not the life of the connection
+        async with self._setup():  # bounds connection set-up, not the life of the connection
             return await open_ssh(machine, keepalive=keepalive)
 
     async def fan_out(self, machines: Iterable[Machine],
