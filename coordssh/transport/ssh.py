@@ -102,7 +102,8 @@ class SSHTransport(Transport):
             pass
         if pgid:
             try:
-                await self._conn.run(cmd("kill", f"-{signal}", "--", f"-{pgid[0]}").render(),
+                # no `--`: dash's kill rejects it, and `-SIG -PGID` works in every POSIX sh
+                await self._conn.run(cmd("kill", f"-{signal}", f"-{pgid[0]}").render(),
                                      stdin=asyncssh.DEVNULL, timeout=KILL_TIMEOUT)
             except (asyncssh.Error, OSError, TimeoutError):
                 pass  # the group is gone already, or the connection is: nothing more to do here
