@@ -77,6 +77,10 @@ def rows(results: dict) -> list[str]:
                         rss_ok = c["rss_mb"]["max"] < 100
                         budget += ("; " if budget else "") + "peak RSS < 100 MB"
                         ok = rss_ok if ok is None else (ok and rss_ok)
+                elif name.startswith("prototype"):
+                    mine = [f"{v['of_medians']:.2f} x {k.split(' / ')[1].split(',')[0]}"
+                            for k, v in ratios.items() if k.startswith(name + " / ")]
+                    ratio = "; ".join(mine)
                 else:
                     mine = [v for k, v in ratios.items()
                             if k.endswith(" / " + name) and k.startswith("coordssh")]

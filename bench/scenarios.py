@@ -122,14 +122,18 @@ def run_startup(s: Setup) -> dict:
     if missing is None:
         cases.append(Case(EMPTY_STATUS, [*coordssh_argv(), "status"],
                           env=client_env(s, cfg), cwd=str(cfg.parent)))
+        cases.append(Case(EMPTY_PROTO, [sys.executable, str(BENCH / "proto_status_fastpath.py")],
+                          env=client_env(s, cfg), cwd=str(cfg.parent), check=json_check))
     result = measure.interleave(cases, warmup=1, runs=max(s.runs, 5) * 2, log=s.log)
     return finish(result, [("coordssh --version", "python3 -c pass"),
                            (EMPTY_STATUS, "python3 -c pass"),
-                           (EMPTY_STATUS, "typer floor: one command, one option")],
+                           (EMPTY_STATUS, "typer floor: one command, one option"),
+                           (EMPTY_PROTO, "python3 -c pass")],
                   **({"missing": {EMPTY_STATUS: missing}} if missing else {}))
 
 
 EMPTY_STATUS = "coordssh status (one local machine, no runs)"
+EMPTY_PROTO = "prototype: status --json without typer/rich (one local machine)"
 
 
 # --- status over 1, 10, 50 hosts -----------------------------------------------------------------
@@ -146,8 +150,14 @@ def run_status(s: Setup) -> dict:
         floor = f"floor: asyncssh fan-out, {n} hosts"
         if missing is None:
             me = f"coordssh status --json, {n} hosts"
-            cases.append(status_case(s, me, fleet_config(s, f"cfg-{n}", hosts)))
+            cfg = fleet_config(s, f"cfg-{n}", hosts)
+            cases.append(status_case(s, me, cfg))
             pairs.append((me, floor))
+            if n == n_max:
+                proto = f"prototype: status --json without typer/rich, {n} hosts"
+                cases.append(Case(proto, [sys.executable, str(BENCH / "proto_status_fastpath.py")],
+                                  env=client_env(s, cfg), cwd=str(cfg.parent), check=json_check))
+                pairs += [(proto, floor), (proto, me)]
         cases.append(floor_case(s, floor, n))
         if n == n_max:
             work = s.work / "peers"
