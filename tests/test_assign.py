@@ -6,6 +6,7 @@ claude stand-in. Runs that are started are ended by `reap` at teardown.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,20 @@ async def test_two_assigns_racing_for_the_last_slot(local_machine, contexts):
     assert len(refused) == 1 and len(won) == 1, results
     assert "at capacity (1/1" in refused[0].message
     assert [row.id for row in ctx.board.list()] == [won[0].assignment.id]
+
+
+async def test_a_stale_cached_claude_path_is_looked_up_again(local_machine, contexts,
+                                                             monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setenv("PATH", f"{FAKE_CLAUDE.parent}:{os.environ['PATH']}")
+    ctx = contexts(local_machine)
+    ctx.config.machines["localbox"] = replace(ctx.config.machines["localbox"],
+                                              claude_command="claude")
+    ctx.board.kv_set("claude_path:localbox", "/nonexistent/bin/claude")   # claude was moved
+
+    result = await assign(ctx, _request())
+
+    assert ctx.board.kv_get("claude_path:localbox") == str(FAKE_CLAUDE)
+    assert result.assignment.status == m.RUNNING
+    wait_for(lambda: _finished(result.assignment))
