@@ -22,12 +22,6 @@ MACHINE_FIELDS = ("name", "host", "connection", "port", "user", "identity_file",
                   "worktree_root", "run_root", "connect_timeout")
 
 
-@pytest.fixture(autouse=True)
-def _no_leaked_state_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    # build_context sets COORDSSH_STATE_DIR in os.environ (for the debug log); undo it after
-    monkeypatch.delenv("COORDSSH_STATE_DIR", raising=False)
-
-
 # --- real things to check ----------------------------------------------------------------------
 def git(*args: str, cwd: Path | None = None) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)

@@ -18,11 +18,12 @@ if TYPE_CHECKING:
 
 
 def build_context(config_path: str | None, *, environ: dict[str, str] | None = None) -> Context:
+    from coordssh.cli.main import remember_state_dir
     from coordssh.config.load import load_config
 
     env = os.environ if environ is None else environ
     config = load_config(config_path, environ=env)
-    os.environ.setdefault("COORDSSH_STATE_DIR", str(config.state_dir))  # for the debug log
+    remember_state_dir(config.state_dir)  # where an internal error's traceback goes
     return context_for(config, gh=env.get("COORDSSH_GH", "gh"))
 
 

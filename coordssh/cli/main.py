@@ -72,8 +72,16 @@ def report_error(err: CoordError) -> None:
         out.write(f"  hint: {err.hint}\n")
 
 
+_state_dir: Path | None = None  # set by the composition root once the config is loaded
+
+
+def remember_state_dir(path: Path) -> None:
+    global _state_dir
+    _state_dir = path
+
+
 def write_debug_log(text: str) -> Path:
-    state = os.environ.get("COORDSSH_STATE_DIR") or _state_dir_guess()
+    state = _state_dir or os.environ.get("COORDSSH_STATE_DIR") or _state_dir_guess()
     path = Path(state) / "debug.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
