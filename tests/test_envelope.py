@@ -198,3 +198,13 @@ def test_a_hostile_prompt_is_only_data(stage):
     wait_for(lambda: _finished(run_dir))
     assert (run_dir / "prompt.md").read_bytes() == prompt.encode()
     assert not Path(f"/tmp/pwned-{u}").exists()
+
+
+def test_a_stop_that_came_before_the_wrapper_started_is_honoured(stage):
+    world, a, run_dir, start = stage
+    (run_dir / "cancelled").write_text("1\n")
+    proc = start("success")
+    assert proc.wait(timeout=60) == 130
+    assert _read(run_dir, "exit_code") == "130" and _finished(run_dir)
+    assert not (run_dir / "claude_pid").exists()         # claude was never started
+    assert "issue-7-x" not in world.heads()

@@ -77,6 +77,8 @@ post_run() {
 }
 put pid "$$"
 put started_at "$(now)"
+# `coordssh stop` may have come before this wrapper wrote its pid: honour it, start nothing
+[ -e "$RUN/cancelled" ] && finish 130
 (umask 077 && : >> "$RUN/stream.jsonl" && : >> "$RUN/stderr.log" && : >> "$RUN/push.log")
 cd "$WT" || { printf 'coordssh: worktree %s is missing\n' "$WT" >> "$RUN/push.log"; finish 127; }
 if command -v setsid >/dev/null 2>&1; then
