@@ -37,6 +37,11 @@ def _cpu(ratio: dict) -> str:
     return f" (CPU {c:.2f} x)" if c else ""
 
 
+def _floor(parse: dict) -> str:
+    r = parse.get("vs_decode_floor")
+    return f"{r:.2f} x the decode-only floor" if r else ""
+
+
 def _verdict(ok: bool | None) -> str:
     return "" if ok is None else ("**yes**" if ok else "**NO**")
 
@@ -119,8 +124,12 @@ def rows(results: dict) -> list[str]:
             w, c = p["events_per_s_wall"], p["events_per_s_cpu"]
             out.append(f"| stream-json parsing, {p['events']:,} typical events ({p['bytes'] / 1e6:.0f} MB)"
                        f" | {w['median']:,.0f} events/s | {w['min']:,.0f} | {w['max']:,.0f} | "
-                       f"{c['median']:,.0f} events/CPU-s | | | >= 100,000 events/s | "
+                       f"{c['median']:,.0f} events/CPU-s | | {_floor(p)} | >= 100,000 events/s | "
                        f"{_verdict(w['median'] >= 100_000)} |")
+            if "decode_floor_events_per_s" in p:
+                f = p["decode_floor_events_per_s"]
+                out.append(f"| floor: decoding the same lines with {p['decoder']}.loads only | "
+                           f"{f['median']:,.0f} events/s | {f['min']:,.0f} | {f['max']:,.0f} | | | | | |")
     if "watch" in g:
         wt = g["watch"]
         if wt.get("missing"):

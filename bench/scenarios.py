@@ -222,7 +222,15 @@ w0, c0 = time.perf_counter(), time.process_time()
 for i in range(0, len(data), 65536):
     state.feed(data[i:i + 65536])
 wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-print(json.dumps({"events": state.events, "bytes": len(data), "wall": wall, "cpu": cpu}))
+# the floor: decoding every line with the same JSON decoder, nothing else
+from coordssh.agent.stream_lines import _loads
+lines = [ln for ln in data.split(b"\n") if ln]
+f0 = time.perf_counter()
+for ln in lines:
+    _loads(ln)
+floor = time.perf_counter() - f0
+print(json.dumps({"events": state.events, "bytes": len(data), "wall": wall, "cpu": cpu,
+                  "decode_floor": floor, "decoder": getattr(_loads, "__module__", "?")}))
 """
 
 
@@ -245,7 +253,10 @@ def run_parse(s: Setup) -> dict:
     rate_cpu = [x["events"] / x["cpu"] for x in samples]
     s.log(f"    {events:,} events, {samples[0]['bytes'] / 1e6:.1f} MB: median "
           f"{statistics.median(rate_wall):,.0f} events/s (wall)")
-    return {"events": events, "bytes": samples[0]["bytes"],
+    floor = [x["events"] / x["decode_floor"] for x in samples]
+    return {"events": events, "bytes": samples[0]["bytes"], "decoder": samples[0]["decoder"],
+            "decode_floor_events_per_s": measure.stats(floor),
+            "vs_decode_floor": statistics.median(rate_wall) / statistics.median(floor),
             "events_per_s_wall": measure.stats(rate_wall),
             "events_per_s_cpu": measure.stats(rate_cpu)}
 
