@@ -60,7 +60,9 @@ launch_nohup() {
   fi
 }
 launch_tmux() {
-  # a placeholder first, so remain-on-exit is on before the wrapper can exit
+  # the session's name for the reaper (remote/tmux.py); then a placeholder, so remain-on-exit
+  # is on before the wrapper can exit
+  (umask 077 && printf '%s\n' "$2" > "$1/tmux_session") &&
   tmux new-session -d -s "$2" -c "$3" 'exec sleep 86400' </dev/null &&
     tmux set-option -w -t "=$2:" remain-on-exit on >/dev/null &&
     tmux respawn-pane -k -t "=$2:" sh "$1/run.sh" </dev/null
@@ -100,10 +102,6 @@ class DispatchTarget:
     claude_path: str
     launcher: str              # "tmux" | "nohup"
     session: str               # the tmux session name (unused by nohup)
-
-
-def tmux_session(assignment_id: str) -> str:
-    return f"coordssh-{assignment_id}"
 
 
 def dispatch_command(target: DispatchTarget, pid_wait_tenths: int = PID_WAIT_TENTHS) -> Command:

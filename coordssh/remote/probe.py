@@ -9,6 +9,8 @@ bytes, one `tail | head`) per run. The output is framed and binary-safe, never J
     ...
     end now=EPOCH runs=COUNT
 
+A finished tmux run (`finished_at` and `tmux_session` present) has its pane captured and its
+session ended right here (remote/tmux.py), reported as `pane=1`: the one write the probe does.
 A key is absent when its file is absent (an empty file gives `key=`). Values are cut at the first
 byte outside [0-9A-Za-z._:+-], so a header always stays one line of `key=value` words.
 `parse_probe` is pure and checked by golden tests.
@@ -19,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coordssh.errors import RemoteCommandFailed
+from coordssh.remote.tmux import REAP_PANE_FN
 from coordssh.shell.command import Command, sh_script
 from coordssh.shell.paths import EXPAND_HOME
 from coordssh.transport.base import Transport
@@ -43,7 +46,7 @@ zombie() {
 }
 '''
 
-PROBE_SCRIPT = EXPAND_HOME + ZOMBIE_FN + r'''
+PROBE_SCRIPT = EXPAND_HOME + ZOMBIE_FN + REAP_PANE_FN + r'''
 root=$(expand_home "$1"); cap=$2; errcap=$3; shift 3
 if stat -c %s / >/dev/null 2>&1; then sfmt='-c'; sarg='%n %s %Y'; else sfmt='-f'; sarg='%N %z %m'; fi
 count=0
@@ -72,9 +75,15 @@ probe_run() {
   done
   pid=; [ -f pid ] && { read -r pid < pid || :; pid=${pid%%[!0-9]*}; }
   cpid=; [ -f claude_pid ] && { read -r cpid < claude_pid || :; cpid=${cpid%%[!0-9]*}; }
+  fin=; [ -f finished_at ] && fin=1
   alive=0; group=0
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ! zombie "$pid" && alive=1
   for g in $pid $cpid; do kill -0 "-$g" 2>/dev/null && ! zombie "$g" && group=1; done
+  pane=0
+  if [ -n "$fin" ] && [ -f tmux_session ]; then
+    [ -f pane.log ] || { s=; read -r s < tmux_session || :; reap_pane "$d" "${s%%[!0-9A-Za-z._-]*}"; }
+    pane=1
+  fi
   sizes
   len=0; errlen=0
   if [ "$off" != - ] && [ -n "$size" ] && [ "$size" -gt "$off" ]; then
@@ -83,8 +92,8 @@ probe_run() {
   if [ "$alive" = 0 ] && [ -n "$esize" ]; then
     errlen=$esize; [ "$errlen" -gt "$errcap" ] && errlen=$errcap
   fi
-  printf '%s alive=%s group=%s size=%s mtime=%s offset=%s len=%s errlen=%s\n' \
-    "$h" "$alive" "$group" "$size" "$mtime" "$off" "$len" "$errlen"
+  printf '%s alive=%s group=%s pane=%s size=%s mtime=%s offset=%s len=%s errlen=%s\n' \
+    "$h" "$alive" "$group" "$pane" "$size" "$mtime" "$off" "$len" "$errlen"
   [ "$len" -gt 0 ] && tail -c +$((off + 1)) stream.jsonl | head -c "$len"
   [ "$errlen" -gt 0 ] && tail -c "$errlen" stderr.log
   printf '\n'
@@ -112,6 +121,7 @@ class RunFacts:
     pid: int | None = None
     alive: bool = False           # kill -0 on the pid: the truth
     group_alive: bool = False     # a process of the wrapper's or claude's group still lives
+    pane_reaped: bool = False     # a finished tmux run: pane.log written, session ended
     claude_pid: int | None = None  # claude's own process group (run.sh starts it under setsid)
     started_at: float | None = None
     finished_at: float | None = None
@@ -216,6 +226,7 @@ def _run_record(fields: dict[str, str], out: bytes, pos: int) -> tuple[RunFacts,
         claude_pid=_int(fields.get("claude_pid")),
         alive=fields.get("alive") == "1",
         group_alive=fields.get("group") == "1",
+        pane_reaped=fields.get("pane") == "1",
         started_at=_float(fields.get("started_at")),
         finished_at=_float(fields.get("finished_at")),
         exit_code=_int(fields.get("exit_code")),

@@ -21,6 +21,7 @@ from coordssh.domain import models as m
 from coordssh.domain.models import Assignment, new_assignment_id
 from coordssh.errors import RemoteCommandFailed
 from coordssh.remote import envelope, launcher
+from coordssh.remote.tmux import session_name
 from coordssh.remote.worktree import OriginFacts, branch_name, origin_facts, worktree_path
 from coordssh.services import claims
 from coordssh.services.brief import ROLE, Brief, make_brief
@@ -166,7 +167,7 @@ def _plan(ctx: Context, machine: Machine, repo: Repo, repo_path: str, brief: Bri
     target = launcher.DispatchTarget(
         repo_path=expand_with(repo_path, home), worktree=a.worktree, branch=a.branch,
         base_sha=a.base_sha, run_dir=a.run_dir, claude_path=claude, launcher=a.launcher,
-        session=launcher.tmux_session(a.id))
+        session=session_name(a.id))
     runs = ctx.config.runs
     return Plan(a, target, brief, dict(machine.env),
                 envelope.Limits.of(runs.result_grace_s, runs.max_runtime_s))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from coordssh.config.schema import Machine
 from coordssh.domain.models import Assignment
 from coordssh.remote.follow import read_from, stream_path
-from coordssh.remote.launcher import tmux_session
+from coordssh.remote.tmux import session_name
 from coordssh.services.context import Context
 from coordssh.shell.command import Command, cmd
 
@@ -41,7 +41,7 @@ def attach_plan(ctx: Context, id_or_prefix: str) -> AttachPlan:
     if row.launcher != "tmux":
         return AttachPlan(row, None)
     machine = ctx.config.machine(row.machine)
-    attach = cmd("tmux", "attach-session", "-t", f"={tmux_session(row.id)}")
+    attach = cmd("tmux", "attach-session", "-t", f"={session_name(row.id)}")
     if machine.connection == "local":
         return AttachPlan(row, attach)
     return AttachPlan(row, ssh_command(machine, attach))

@@ -9,11 +9,13 @@ Rules (LESSONS 1-5): an unreachable machine leaves its live runs `unknown` (neve
 never idle) until it answers again; "SSH fine, process gone, no result" is `crashed`; a result
 line followed by a process that lingers past `result_grace_s` (measured from the stream's mtime
 on the worker's clock) gets its process group ended and keeps the result's outcome; a run past
-`max_runtime_s` is ended and `failed`.
+`max_runtime_s` is ended and `failed`. A tmux run that ends has its pane captured to
+`pane.log` and its session ended (remote/tmux.py: in the probe, or one exec for the rest).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +25,14 @@ from coordssh.agent.stream import StreamState
 from coordssh.config.schema import Machine
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
-from coordssh.errors import TransportError
+from coordssh.errors import CoordError, TransportError
 from coordssh.remote.probe import CHUNK_CAP, ProbeReport, RunFacts, probe
 from coordssh.remote.signals import end_group
+from coordssh.remote.tmux import reap_panes, session_name
 from coordssh.services.context import Context
 from coordssh.transport.base import Transport
+
+log = logging.getLogger(__name__)
 
 START_GRACE_S = 120.0    # a run with no pid file yet is still starting for this long
 MAX_ROUNDS = 8           # probe rounds per observation when chunks are capped
@@ -114,13 +119,16 @@ async def _observe(ctx: Context, machine: Machine, transport: Transport,
     states = {row.id: _state_of(row) for row in rows}
     report, facts = await _probe_all(transport, machine, rows, states)
     changes: dict[str, dict[str, Any]] = {}
-    updated = []
+    updated, panes = [], []
     for row in rows:
         fact = facts.get(row.id) or RunFacts(id=row.id, missing=True)
         outcome, ended = await _judge(ctx, transport, row, fact, states[row.id], report.now)
         fields = _row_fields(ctx, row, fact, states[row.id], outcome, report.now, ended)
         changes[row.id] = _diff(row, fields)
         updated.append(row.evolve(**fields))
+        if _pane_left(row, fact, outcome):
+            panes.append((row.run_dir, session_name(row.id)))
+    await _reap(transport, panes)
     running = sum(1 for row in updated if row.live)
     return MachineObservation(machine.name, True, machine.max_workers, running=running,
                               assignments=tuple(updated), changes=changes,
@@ -173,6 +181,21 @@ async def _judge(ctx: Context, transport: Transport, row: Assignment, fact: RunF
     return classify(state, exit_code=_exit_code(fact), stderr_tail=_stderr(fact), alive=False,
                     cancelled=fact.cancelled is not None, pushed_sha=fact.pushed_sha or "",
                     timed_out=fact.timed_out, now=now), ended
+
+
+def _pane_left(row: Assignment, fact: RunFacts, outcome: Outcome) -> bool:
+    """A tmux run that ended without the probe reaping its pane (no finished_at: killed, or
+    it never started). Its groups are gone by now (_judge), so ending the session cuts nothing."""
+    return (row.launcher == "tmux" and outcome.status in m.TERMINAL_STATUSES
+            and not fact.pane_reaped)
+
+
+async def _reap(transport: Transport, panes: list[tuple[str, str]]) -> None:
+    """One exec for every such run of the machine; a failure only leaves a dead pane behind."""
+    try:
+        await reap_panes(transport, panes)
+    except CoordError as err:
+        log.warning("on %s: could not end finished tmux sessions: %s", transport.name, err)
 
 
 def _not_started(ctx: Context, row: Assignment, fact: RunFacts) -> Outcome:
