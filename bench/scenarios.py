@@ -46,7 +46,10 @@ def coordssh_argv() -> list[str]:
 
 
 def client_env(s: Setup, config: Path | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COORDSSH_")}
+    # PYTHONDONTWRITEBYTECODE would make every coordssh run compile its modules from source (an
+    # editable install has no install-time .pyc); run.py byte-compiles the package instead
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("COORDSSH_") and k != "PYTHONDONTWRITEBYTECODE"}
     env["HOME"] = str(s.home)
     if config is not None:
         env["COORDSSH_CONFIG"] = str(config)
@@ -188,14 +191,28 @@ def run_status(s: Setup) -> dict:
 
 # --- status with a long history on the board ------------------------------------------------------
 def run_board(s: Setup) -> dict:
+    """The board's cost alone: the same envelopes read through the local transport (no SSH, whose
+    connection time would drown a 100 ms difference in noise), with and without 5,000 finished rows."""
     missing = command_missing(s, "status")
     if missing:
         return {"missing": missing}
-    hosts = s.hosts[:1]
-    base = status_case(s, "status --json, 1 host, board of 4 rows",
-                       fleet_config(s, "cfg-board-4", hosts))
-    big = status_case(s, "status --json, 1 host, board +5,000 finished",
-                      fleet_config(s, "cfg-board-5000", hosts, finished_extra=5000))
+    host = s.hosts[0]
+    runs = [r for r in s.env.runs if r["machine"] == host.name]
+
+    def local_config(name: str, extra: int) -> Path:
+        cfg = s.work / name / "coordinator.yml"
+        cfg.parent.mkdir(parents=True, exist_ok=True)
+        cfg.write_text(f"repos:\n  - name: {envelopes.REPO_NAME}\nmachines:\n"
+                       f"  - name: {host.name}\n    host: localhost\n    connection: local\n"
+                       f"    run_root: {envelopes.run_root_for(host.user, host.name)}\n")
+        envelopes.write_board(cfg.parent / ".coordssh", runs, finished_extra=extra,
+                              extra_machine=host.name)
+        return cfg
+
+    base = status_case(s, "status --json, local machine, board of 4 rows",
+                       local_config("cfg-board-4", 0))
+    big = status_case(s, "status --json, local machine, board +5,000 finished",
+                      local_config("cfg-board-5000", 5000))
     result = measure.interleave([base, big], warmup=1, runs=max(s.runs, 5) * 2, log=s.log)
     out = finish(result, [(big.name, base.name)])
     sb, sa = result.samples.get(big.name), result.samples.get(base.name)
