@@ -1,7 +1,9 @@
 """`coordssh doctor`: is every machine (and the operator's gh) ready to run workers?
 
 All machines are checked at once (Connector.fan_out), each over its one connection: one batched
-probe script (remote/doctor_probe.py), then a few bare `true` execs to time the remote shell.
+probe script (remote/doctor_probe.py), then a few bare `true` execs to time the remote shell;
+with `dispatch`, then one real run with the replay agent over the same connection
+(doctor_dispatch.py).
 An unreachable machine is a problem in the report, never an exception. The resolved path of
 `claude` is cached on the board (`claude_path:<machine>`) for the commands that launch it.
 """
@@ -12,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coordssh.config.schema import Machine
 from coordssh.errors import CoordError, TransportError
@@ -22,7 +24,10 @@ from coordssh.services.context import Context
 from coordssh.services.doctor_checks import ERROR, Problem, assess, from_error
 from coordssh.transport.base import Transport
 
-# (machine name, stage): "connecting", "checking", "done" or "failed"
+if TYPE_CHECKING:
+    from coordssh.services.doctor_dispatch import DispatchCheck
+
+# (machine name, stage): "connecting", "checking", "dispatching", "done" or "failed"
 ProgressFn = Callable[[str, str], None]
 
 
@@ -36,6 +41,7 @@ class MachineReport:
     connect_s: float | None = None   # from the start of the fan-out to an open connection
     shell_s: float | None = None     # median cost of a bare `true` exec
     facts: ProbeFacts | None = None
+    dispatch: DispatchCheck | None = None   # with --dispatch, once reached
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -49,6 +55,7 @@ class MachineReport:
             "launcher": self.launcher, "ok": self.ok, "reachable": self.reachable,
             "connect_ms": _ms(self.connect_s), "shell_ms": _ms(self.shell_s),
             **(_facts_dict(facts) if facts else {}),
+            "dispatch": self.dispatch.to_dict() if self.dispatch else None,
             "problems": [p.to_dict() for p in self.problems],
         }
 
@@ -78,7 +85,9 @@ class DoctorReport:
 
 
 async def run_doctor(ctx: Context, names: Sequence[str] = (), *,
-                     on_progress: ProgressFn | None = None) -> DoctorReport:
+                     on_progress: ProgressFn | None = None, dispatch: bool = False,
+                     dispatch_timeout: float | None = None) -> DoctorReport:
+    """`dispatch`: also one real run per machine with the replay agent (doctor_dispatch)."""
     config = ctx.config
     machines = [config.machine(n) for n in names] or list(config.machines.values())
     emit = on_progress or (lambda _name, _stage: None)
@@ -95,6 +104,9 @@ async def run_doctor(ctx: Context, names: Sequence[str] = (), *,
         report.reachable, report.connect_s = True, time.perf_counter() - started
         emit(machine.name, "checking")
         await _check_machine(report, machine, transport, ctx)
+        if dispatch:
+            emit(machine.name, "dispatching")
+            await _dispatch(report, machine, transport, ctx, dispatch_timeout)
         return report
 
     results, (gh, gh_problems) = await asyncio.gather(
@@ -113,6 +125,15 @@ async def _check_machine(report: MachineReport, machine: Machine, transport: Tra
         report.problems.append(from_error(err, machine.name))
     if report.facts is not None:
         report.problems.extend(assess(machine, report.facts, report.shell_s, ctx.config.repos))
+
+
+async def _dispatch(report: MachineReport, machine: Machine, transport: Transport, ctx: Context,
+                    timeout: float | None) -> None:
+    from coordssh.services.doctor_dispatch import TIMEOUT_S, dispatch_check
+
+    report.dispatch = await dispatch_check(ctx, machine, transport,
+                                           timeout=TIMEOUT_S if timeout is None else timeout)
+    report.problems.extend(report.dispatch.problems)
 
 
 def _finish(machine: Machine, result: MachineReport | TransportError,

@@ -1,4 +1,4 @@
-"""`coordssh doctor [MACHINE...] [--json]`: exit 0 when every check passes, 1 otherwise."""
+"""`coordssh doctor [MACHINE...] [--dispatch] [--json]`: exit 0 when every check passes, else 1."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ def register(app: typer.Typer) -> None:
     def doctor(
         machines: Optional[list[str]] = typer.Argument(
             None, metavar="[MACHINE]...", help="Machines to check (default: all of them)."),
+        dispatch: bool = typer.Option(
+            False, "--dispatch",
+            help="Also run one real dispatch per machine with the replay agent (no tokens spent), "
+                 "in a scratch repo that is removed afterwards."),
         json_output: bool = typer.Option(False, "--json", help="Print a machine-readable report."),
         config: Optional[str] = typer.Option(None, "--config", help="Path to coordinator.yml."),
     ) -> None:
@@ -25,11 +29,12 @@ def register(app: typer.Typer) -> None:
         ctx = build_context(config)
         names = tuple(machines or ())
         if json_output:
-            report = asyncio.run(run_doctor(ctx, names))
+            report = asyncio.run(run_doctor(ctx, names, dispatch=dispatch))
             print_json(report)
         else:
             with progress(len(names) or len(ctx.config.machines)) as on_progress:
-                report = asyncio.run(run_doctor(ctx, names, on_progress=on_progress))
+                report = asyncio.run(run_doctor(ctx, names, on_progress=on_progress,
+                                                dispatch=dispatch))
             print_report(report)
         if not report.ok:
             raise typer.Exit(1)

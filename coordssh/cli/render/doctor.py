@@ -42,10 +42,13 @@ def print_report(report: DoctorReport) -> None:
     console = Console(highlight=False)
     console.print(f"config: {escape(report.config_path)}", soft_wrap=True)
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("machine", "reachable", "shell", "git", "tmux", "claude", "repos", "disk"):
+    dispatched = any(m.dispatch is not None for m in report.machines)
+    for column in ("machine", "reachable", "shell", "git", "tmux", "claude", "repos", "disk",
+                   *(("dispatch",) if dispatched else ())):
         table.add_column(column, no_wrap=column != "claude")
     for machine in report.machines:
-        table.add_row(*_row(machine))
+        row = _row(machine)
+        table.add_row(*row, *((_dispatch(machine),) if dispatched else ()))
     console.print(table)
     if report.gh is not None:
         console.print(f"gh: {OK if report.gh == 'ok' else BAD} {report.gh}")
@@ -71,6 +74,14 @@ def _row(m: MachineReport) -> list[str]:
             _tool(f.tmux, required=m.launcher == "tmux"), _claude(f.claude_state, f.claude_version,
                                                                   f.claude_path),
             _repos(f.repos), _disk(f.disk_free_kb)]
+
+
+def _dispatch(m: MachineReport) -> str:
+    check = m.dispatch
+    if check is None:
+        return ""
+    took = f"{check.seconds:.1f} s {escape(check.launcher)}"
+    return f"{OK} {took}" if check.ok else f"{BAD} failed ({took})"
 
 
 def _shell(seconds: float | None) -> str:
