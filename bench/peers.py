@@ -32,7 +32,10 @@ def ensure_venvs(log=print) -> dict[str, str]:
         py = venv / "bin/python"
         if not py.exists():
             log(f"  installing {req} into {venv}")
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            if subprocess.run([sys.executable, "-m", "venv", str(venv)]).returncode != 0:
+                # Debian's system Python ships venv separately
+                subprocess.run(["apt-get", "install", "-y", "-qq", "python3-venv"], check=True)
+                subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         probe = {"ansible": "import ansible.release as r; print(r.__version__)",
                  "pyinfra": "from importlib.metadata import version; print(version('pyinfra'))",
                  "pssh": "from importlib.metadata import version; print(version('parallel-ssh'))"}
