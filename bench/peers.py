@@ -85,6 +85,7 @@ def cases(work: Path, hosts: list, home: Path) -> list[Case]:
         ans("ansible -m raw (warm ControlPersist)", "warm", "raw"),
         ans("ansible -m raw (cold)", "cold", "raw"),
         ans("ansible -m command (warm ControlPersist)", "warm", "command"),
+        ans("ansible -m command (cold)", "cold", "command"),
         Case("pyinfra exec", [str(VENVS / "pyinfra/bin/pyinfra"), "-y", "--parallel", str(n),
                               str(work / "inventory.py"), "exec", "--", "true"],
              env=env, cwd=str(work)),
