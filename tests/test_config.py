@@ -231,6 +231,38 @@ def test_yaml_syntax_error_has_line_and_column(tmp_path):
     assert info.value.message == "coordinator.yml:3:11: YAML syntax error: mapping values are not allowed here"
 
 
+def test_libyaml_parse_builds_the_data_of_the_line_tracking_parse(tmp_path):
+    from coordssh.config.yaml_lines import parse_yaml, parse_yaml_fast
+
+    odd = textwrap.dedent("""\
+        base: &base {max_workers: 3, env: {A: "1"}}
+        machines:
+          - <<: *base
+            name: a
+          - *base
+        1: one
+        true: yes
+        ? [x]
+        : seq key
+        when: 2024-01-02
+        tagged: !!str 12
+        nothing: ~
+        """)
+    for text in ((REPO_ROOT / "coordinator.example.yml").read_text(), MINIMAL, odd):
+        fast = parse_yaml_fast(text)
+        assert fast is not None
+        assert fast.data == parse_yaml(text, tmp_path / "c.yml").data
+        assert fast.key_lines == {} and fast.value_lines == {}
+
+
+def test_libyaml_parse_leaves_problems_to_the_line_tracking_parse():
+    from coordssh.config.yaml_lines import parse_yaml_fast
+
+    assert parse_yaml_fast("# nothing yet\n") is None
+    assert parse_yaml_fast("repos:\n  - name: api\n    bad: x: y\n") is None
+    assert parse_yaml_fast("a: 1\na: 2\n") is None
+
+
 def test_empty_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, "# nothing yet\n"))

@@ -1,8 +1,12 @@
-"""Load coordinator.yml: find it, parse it with line numbers, validate everything, freeze it.
+"""Load coordinator.yml: find it, parse it, validate everything, freeze it.
 
 `load_config` is the only reader of coordinator.yml. Validation reports every problem at once
 (ConfigError.problems, exit code 2), each as `file:line: path: message`. It never looks at a
 worker's filesystem: worker paths are checked for shape only.
+
+Line numbers are only needed for problems, and the line-tracking parse is the slow one: the
+file is parsed with LibYAML first (`parse_yaml_fast`, the same data) and validated; only when
+that finds a problem is it parsed again with line numbers and validated again for the messages.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from coordssh.config.sections import (
     build_smoke_tests,
 )
 from coordssh.config.validate import Checker, describe
-from coordssh.config.yaml_lines import EMPTY_HINT, Parsed, parse_yaml
+from coordssh.config.yaml_lines import EMPTY_HINT, Parsed, parse_yaml, parse_yaml_fast
 from coordssh.errors import ConfigError
 
 TOP_LEVEL_KEYS = ("repos", "machines", "concurrency", "models", "runs", "hooks", "reviews",
@@ -47,6 +51,12 @@ def load_config(explicit_path: str | os.PathLike | None = None, *,
 def config_from_text(text: str, path: Path) -> Config:
     """Validate YAML text as if it were the file at `path` (used before writing one)."""
     path = Path(path).absolute()
+    fast = parse_yaml_fast(text)
+    if fast is not None:
+        try:
+            return _validate(fast, path)
+        except ConfigError:
+            pass  # parse again with line numbers: the messages need them
     return _validate(parse_yaml(text, path), path)
 
 

@@ -5,6 +5,12 @@ PyYAML's `safe_load` forgets where things were. We `compose` the node tree inste
 (`("machines", 1, "repo_paths", "api")`) the line of its key and the line of its value.
 Scalars are still constructed by PyYAML's SafeConstructor, so `yes`, `1.5`, `~` mean what they
 mean in YAML. Merge keys (`<<: *base`) are flattened the same way safe_load does.
+
+`parse_yaml` uses PyYAML's pure-Python parser, whose messages and marks the error messages are
+written against; it is ~15x slower than LibYAML (80 against 5 ms for 50 machines).
+`parse_yaml_fast` builds the same data with LibYAML and no line numbers, for the common case
+where the file is valid: `load.py` tries it first and re-parses with `parse_yaml` only when
+there is a problem to report.
 """
 
 from __future__ import annotations
@@ -51,14 +57,38 @@ def parse_yaml(text: str, path: Path) -> Parsed:
     return parsed
 
 
+def parse_yaml_fast(text: str) -> Parsed | None:
+    """The data `parse_yaml` would build, parsed by LibYAML, without line numbers.
+
+    None when LibYAML is not available, or when there is something to report (a syntax error,
+    an empty file, a duplicate key): `parse_yaml` says it, with its line.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None:
+        return None
+    try:
+        node = yaml.compose(text, Loader=loader)
+        if node is None:
+            return None
+        parsed = Parsed(data=None)
+        parsed.data = _Builder(loader(""), lines=False).build(node, (), parsed)
+    except yaml.YAMLError:
+        return None
+    return None if parsed.duplicate_keys else parsed
+
+
 class _Builder:
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, *, lines: bool = True) -> None:
         self.loader = loader  # used only for its SafeConstructor methods
+        self.lines = lines    # record each path's lines (False: data only)
 
     def build(self, node: Any, path: YamlPath, out: Parsed) -> Any:
         import yaml
 
-        out.value_lines[path] = node.start_mark.line + 1
+        if self.lines:
+            out.value_lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, out)
         if isinstance(node, yaml.SequenceNode):
@@ -79,8 +109,9 @@ class _Builder:
                 key = str(key)  # `1: x` or `true: x`: keep going; names are strings anyway
             child = (*path, key)
             if key in result:
-                out.duplicate_keys.append((child, out.key_lines[child]))
-            out.key_lines[child] = key_node.start_mark.line + 1
+                out.duplicate_keys.append((child, out.key_lines.get(child, 0)))
+            if self.lines:
+                out.key_lines[child] = key_node.start_mark.line + 1
             result[key] = self.build(value_node, child, out)
         return result
 
