@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -72,6 +73,16 @@ def test_status_json_has_exactly_the_documented_keys(setup, capsys):
     assert rows["ok1"]["status"] == "done" and rows["ok1"]["turns"] == 6
     assert rows["ok1"]["cost_usd"] == pytest.approx(0.13223)
     assert rows["run1"]["status"] == "running" and rows["run1"]["model"] == "claude-sonnet-4-6"
+
+
+def test_status_json_is_one_line_when_piped_and_indented_on_a_terminal(setup, capsys, monkeypatch):
+    config, _ = setup
+    code, out, _ = run_cli(capsys, "status", "--json", "--config", str(config))
+    assert code == 0 and out.count("\n") == 1  # capsys is not a terminal
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, tty_out, _ = run_cli(capsys, "status", "--json", "--config", str(config))
+    assert code == 0 and tty_out.startswith('{\n  "machines": [')
+    assert json.loads(tty_out) == json.loads(out)
 
 
 def test_status_human_names_the_config_and_the_runs(setup, capsys):

@@ -8,6 +8,8 @@ Files in the state directory (created 0700; every file 0600):
 Writes take the lock, read once, change in memory, and write once (AtomicJSONStorage: temp file,
 fsync, rename). Reads take no lock: the file is only ever replaced whole, so a reader always sees
 a complete board. `notify` from cron and an interactive command can therefore run together.
+Opening a board that exists and is current is a read too, so a command that only reads never
+takes the lock (nor imports filelock).
 
 Rows are keyed by assignment id (TinyDB document ids are strings here, never scan-inserted).
 Every write keeps at most `keep_terminal` finished rows in board.json, moving the oldest to the
@@ -24,11 +26,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import filelock
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
-from coordssh.board.migrate import ASSIGNMENTS, KV, migrate, new_board_data
+from coordssh.board.migrate import (
+    ASSIGNMENTS,
+    KV,
+    SCHEMA_VERSION,
+    migrate,
+    new_board_data,
+    schema_version,
+)
 from coordssh.board.storage import FILE_MODE, AtomicJSONStorage, read_json, write_json_atomic
 from coordssh.domain.models import LIVE_STATUSES, TERMINAL_STATUSES, Assignment
 from coordssh.errors import NotFound, StateError, UsageError
@@ -184,7 +192,7 @@ class Board:
         self.lock_path = self.state_dir / LOCK_FILE
         self._storage = AtomicJSONStorage(self.path)
         self._db = _BoardDB(storage=lambda: self._storage)
-        self._lock = filelock.FileLock(self.lock_path, timeout=lock_timeout, mode=FILE_MODE)
+        self._lock: Any = None   # a filelock.FileLock, made by the first write
         self._lock_timeout = lock_timeout
         self._keep, self._chunk = keep_terminal, archive_chunk
         self._tx: Tx | None = None
@@ -193,6 +201,9 @@ class Board:
     def open(cls, state_dir: Path, **options: Any) -> Board:
         """Create the state dir (0700) and the board if missing; migrate an older schema."""
         board = cls(state_dir, **options)
+        found = read_json(board.path)
+        if found is not None and schema_version(found) == SCHEMA_VERSION:
+            return board  # nothing to write: no lock
         board.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with board._locked():
             data = read_json(board.path)
@@ -282,6 +293,11 @@ class Board:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        import filelock  # only writers lock
+
+        if self._lock is None:
+            self._lock = filelock.FileLock(self.lock_path, timeout=self._lock_timeout,
+                                           mode=FILE_MODE)
         try:
             self._lock.acquire()
         except filelock.Timeout:

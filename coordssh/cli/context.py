@@ -30,13 +30,18 @@ def build_context(config_path: str | None, *, environ: dict[str, str] | None = N
 def context_for(config: Config, *, gh: str = "gh", issues: Iterable[Issue] = ()) -> Context:
     """The Context of an already built config (`demo` builds its own, with its own issues)."""
     from coordssh.board.store import Board
-    from coordssh.forge import forge_for
     from coordssh.transport.connect import Connector
 
     issues = tuple(issues)
+
+    def forge(repo):
+        from coordssh.forge import forge_for  # only commands that read issues need it
+
+        return forge_for(repo, gh=gh, issues=issues)
+
     return Context(
         config=config,
         board=Board.open(config.state_dir),
         connector=Connector(max_connections=config.concurrency.max_connections),
-        forge_factory=lambda repo: forge_for(repo, gh=gh, issues=issues),
+        forge_factory=forge,
     )

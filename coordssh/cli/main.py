@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
 
 from coordssh import __version__
@@ -43,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("interrupted\n")
         return 130
     except Exception:  # a bug: one line for the user, the traceback in the debug log
+        import traceback
+
         path = write_debug_log(traceback.format_exc())
         sys.stderr.write(
             f"coordssh: internal error: {sys.exc_info()[1]!r}\n"

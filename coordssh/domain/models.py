@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -30,6 +29,8 @@ ALL_STATUSES = LIVE_STATUSES | TERMINAL_STATUSES
 
 def new_assignment_id() -> str:
     """8 hex digits: short enough to type, random enough for one operator's board."""
+    import secrets  # hashlib and hmac: only `assign` makes ids
+
     return secrets.token_hex(4)
 
 

@@ -18,19 +18,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from coordssh.agent.outcome import Outcome, classify
-from coordssh.agent.stream import StreamState
-from coordssh.config.schema import Machine
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
 from coordssh.errors import CoordError, TransportError
 from coordssh.remote.probe import CHUNK_CAP, ProbeReport, RunFacts, probe
 from coordssh.remote.signals import end_group
 from coordssh.remote.tmux import reap_panes, session_name
-from coordssh.services.context import Context
-from coordssh.transport.base import Transport
+
+if TYPE_CHECKING:  # the stream parser and the classifier are imported where a run needs them
+    from coordssh.agent.outcome import Outcome
+    from coordssh.agent.stream import StreamState
+    from coordssh.config.schema import Machine
+    from coordssh.services.context import Context
+    from coordssh.transport.base import Transport
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,8 @@ def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> N
 # --- one machine --------------------------------------------------------------------------------
 async def _observe(ctx: Context, machine: Machine, transport: Transport,
                    rows: list[Assignment]) -> MachineObservation:
+    if not rows:  # nothing live here: the connection itself says the machine is reachable
+        return MachineObservation(machine.name, True, machine.max_workers, worker_now=0.0)
     states = {row.id: _state_of(row) for row in rows}
     report, facts = await _probe_all(transport, machine, rows, states)
     changes: dict[str, dict[str, Any]] = {}
@@ -161,6 +165,8 @@ async def _probe_all(transport: Transport, machine: Machine, rows: list[Assignme
 async def _judge(ctx: Context, transport: Transport, row: Assignment, fact: RunFacts,
                  state: StreamState, now: float) -> tuple[Outcome, bool]:
     """The run's outcome; True when we ended its process group to get there."""
+    from coordssh.agent.outcome import Outcome, classify
+
     runs = ctx.config.runs
     if fact.missing or (fact.pid is None and not fact.finished):
         return _not_started(ctx, row, fact), False
@@ -199,6 +205,8 @@ async def _reap(transport: Transport, panes: list[tuple[str, str]]) -> None:
 
 
 def _not_started(ctx: Context, row: Assignment, fact: RunFacts) -> Outcome:
+    from coordssh.agent.outcome import Outcome
+
     young = (ctx.clock() - (row.created_at or 0)) < START_GRACE_S
     if young and row.status in (m.STARTING, m.UNKNOWN):
         return Outcome(m.STARTING, "launching")
@@ -207,6 +215,8 @@ def _not_started(ctx: Context, row: Assignment, fact: RunFacts) -> Outcome:
 
 
 def _running(state: StreamState, fact: RunFacts) -> Outcome:
+    from coordssh.agent.outcome import Outcome
+
     if fact.cancelled is not None:
         return Outcome(m.RUNNING, "stop requested; the process still runs")
     if state.has_result:
@@ -224,6 +234,8 @@ def _stderr(fact: RunFacts) -> str:
 
 # --- rows ---------------------------------------------------------------------------------------
 def _state_of(row: Assignment) -> StreamState:
+    from coordssh.agent.stream import StreamState
+
     saved = row.extra.get("stream") if isinstance(row.extra, dict) else None
     state = StreamState.from_dict(saved) if saved else StreamState()
     state.bytes_consumed = row.offset

@@ -34,7 +34,6 @@ def status(
     import asyncio
 
     from coordssh.cli.context import build_context
-    from coordssh.cli.render import status as render
     from coordssh.services.observe import observe
 
     ctx = build_context(config)
@@ -43,10 +42,15 @@ def status(
         for name in names:
             ctx.config.machine(name)  # NotFound (exit 2) before any connection
     observe_once = lambda: asyncio.run(observe(ctx, names))  # noqa: E731
+    if json_output and not live:
+        from coordssh.cli.render.status_json import print_json  # no rich
+
+        print_json(observe_once())
+        return
+    from coordssh.cli.render import status as render
+
     if live:
         render.live_status(observe_once, str(ctx.config.path))
-    elif json_output:
-        render.print_json(observe_once())
     else:
         render.print_status(observe_once(), str(ctx.config.path))
 

@@ -1,46 +1,31 @@
-"""`coordssh status`: machines and assignments as rich tables, `--json`, and the `--live` view.
+"""`coordssh status`: machines and assignments as rich tables, and the `--live` view.
 
-Untrusted text (titles, STATUS lines, reasons) is passed to rich as `Text`, never as markup.
+`--json` is status_json.py (no rich). Untrusted text (titles, STATUS lines, reasons) is passed
+to rich as `Text`, never as markup.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from coordssh.cli.render.events import duration
+from coordssh.cli.render.status_json import ASSIGNMENT_KEYS, MACHINE_KEYS  # noqa: F401 (tests)
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
-from coordssh.services.observe import MachineObservation, Observation
+
+if TYPE_CHECKING:
+    from coordssh.services.observe import MachineObservation, Observation
 
 FINISHED_SHOWN = 20        # finished rows in the human table (--json has them all)
 PIPE_WIDTH = 200
 STYLE = {m.DONE: "green", m.RUNNING: "cyan", m.STARTING: "cyan", m.UNKNOWN: "yellow",
          m.ADVISORY: "blue", m.CANCELLED: "dim"}
-
-MACHINE_KEYS = ("name", "reachable", "error", "running", "max_workers")
-ASSIGNMENT_KEYS = ("id", "machine", "repo", "issue", "branch", "status", "reason", "model",
-                   "session_id", "started_at", "finished_at", "duration_s", "turns", "cost_usd",
-                   "last_status", "pushed_sha")
-
-
-# --- JSON ---------------------------------------------------------------------------------------
-def status_json(observation: Observation) -> dict:
-    return {
-        "machines": [{k: getattr(mo, k) for k in MACHINE_KEYS} for mo in observation.machines],
-        "assignments": [{k: getattr(a, k) for k in ASSIGNMENT_KEYS}
-                        for a in observation.assignments],
-    }
-
-
-def print_json(observation: Observation) -> None:
-    sys.stdout.write(json.dumps(status_json(observation), indent=2, ensure_ascii=False) + "\n")
 
 
 # --- tables -------------------------------------------------------------------------------------
