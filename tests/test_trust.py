@@ -160,3 +160,32 @@ async def test_reinstalled_host_is_refused_until_the_old_line_is_removed(ssh_mac
         assert await echo_over(machine) == b"trusted\n"
     finally:
         server.stop()
+
+
+async def test_one_connector_sees_a_key_trusted_after_it_read_the_file(ssh_machine_factory,
+                                                                        sshd, tmp_path):
+    # the Connector parses each known_hosts file once; a file changed since (trust appends) is
+    # read again, in the same process, by the same Connector
+    known = tmp_path / "known_hosts"
+    known.write_text("# nothing trusted yet\n")
+    machine = ssh_machine_factory(known_hosts=str(known))
+    connector = Connector()
+    with pytest.raises(HostKeyUnknown):
+        await connector.connect(machine)
+    assert (await trust_machine(machine, lambda report: True)).status == "added"
+    async with await connector.connect(machine) as transport:
+        assert (await transport.run(cmd("echo", "trusted"), check=True)).stdout == b"trusted\n"
+
+
+def test_known_hosts_file_is_parsed_once_until_it_changes(sshd, tmp_path):
+    from coordssh.transport.ssh_connect import KnownHostsCache
+
+    known = tmp_path / "known_hosts"
+    known.write_text(sshd.known_hosts_line())
+    cache = KnownHostsCache()
+    first = cache.option(str(known))
+    assert cache.option(str(known)) is first  # not parsed again
+    with known.open("a") as fh:
+        fh.write("# a comment appended\n")
+    assert cache.option(str(known)) is not first
+    assert cache.option(None) == ()  # no file named: asyncssh's own lookup (~/.ssh/config first)

@@ -25,6 +25,7 @@ class Connector:
     def __init__(self, *, max_connections: int = 48) -> None:
         self.max_connections = max_connections
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._known_hosts = None  # a KnownHostsCache once an ssh machine is connected
 
     def _setup(self) -> asyncio.Semaphore:
         """The set-up semaphore of the running loop (a CLI may call asyncio.run more than once
@@ -40,10 +41,12 @@ class Connector:
             from coordssh.transport.local import LocalTransport
 
             return LocalTransport(machine.name)
-        from coordssh.transport.ssh_connect import open_ssh
+        from coordssh.transport.ssh_connect import KnownHostsCache, open_ssh
 
+        if self._known_hosts is None:  # each known_hosts file parsed once per command
+            self._known_hosts = KnownHostsCache()
         async with self._setup():  # bounds connection set-up, not the life of the connection
-            return await open_ssh(machine, keepalive=keepalive)
+            return await open_ssh(machine, keepalive=keepalive, known_hosts=self._known_hosts)
 
     async def fan_out(self, machines: Iterable[Machine],
                       fn: PerMachine[T]) -> dict[str, T | TransportError]:
