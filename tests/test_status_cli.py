@@ -231,3 +231,49 @@ def test_live_view_redraws_until_ctrl_c(setup, capsys):
     live_status(observe_once, str(config), interval=0)
     out = capsys.readouterr().out
     assert len(calls) == 4 and "lv1" in out and "running" in out
+
+
+# --- the fast path (cli/fastpath.py): plain `status` lines run without typer ----------------------
+def test_fast_path_takes_the_plain_forms_of_status_and_leaves_the_rest_to_typer():
+    from coordssh.cli.fastpath import STATUS_OPTIONS, parse_options
+
+    def parse(*argv):
+        return parse_options(list(argv), STATUS_OPTIONS)
+
+    assert parse() == {"machine": None, "json_output": False, "live": False, "config": None}
+    assert parse("--json", "-m", "a", "--machine=b", "--config", "c.yml") == {
+        "machine": ["a", "b"], "json_output": True, "live": False, "config": "c.yml"}
+    assert parse("--config=x.yml", "--live")["config"] == "x.yml"
+    for typers in (["--help"], ["--jsn"], ["-mbox"], ["--config"], ["--config", "--json"],
+                   ["--json=1"], ["--config", "a", "--config", "b"], ["extra"], ["--", "x"]):
+        assert parse(*typers) is None, typers
+
+
+def test_the_typer_status_command_is_built_from_the_fast_path_options():
+    import typer.main
+
+    from coordssh.cli.app import build_app
+    from coordssh.cli.fastpath import STATUS_OPTIONS
+
+    group = typer.main.get_command(build_app())
+    command = group.commands["status"]
+    params = {p.name: p for p in command.params if p.param_type_name == "option"}
+    assert set(params) == set(STATUS_OPTIONS)
+    for name, (flags, takes_value, repeatable, help_text) in STATUS_OPTIONS.items():
+        assert tuple(params[name].opts + params[name].secondary_opts) == flags
+        assert params[name].is_flag is not takes_value and params[name].multiple is repeatable
+        assert params[name].help == help_text
+
+
+def test_status_json_imports_neither_typer_nor_rich_nor_the_lock(setup):
+    config, _ = setup
+    Board.open(load_config(str(config)).state_dir)  # created (under the lock) before
+    script = ("import sys\nfrom coordssh.cli.main import main\n"
+              f"code = main(['status', '--json', '--config', {str(config)!r}])\n"
+              "heavy = [m for m in ('typer', 'click', 'rich', 'filelock', 'coordssh.agent.stream',"
+              " 'coordssh.agent.outcome') if m in sys.modules]\n"
+              "print(code, heavy, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stderr.strip().splitlines()[-1] == "0 []", done.stderr
+    assert json.loads(done.stdout)["machines"][0]["name"] == "box"

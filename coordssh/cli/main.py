@@ -1,6 +1,7 @@
 """Entry point. The one place where errors become exit codes and messages.
 
-`coordssh --version` is answered before typer is imported: it is the start-up floor.
+`coordssh --version` is answered before typer is imported: it is the start-up floor. A plain
+`coordssh status` line runs without typer too (cli/fastpath.py); typer gets everything else.
 """
 
 from __future__ import annotations
@@ -18,26 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     if args in (["--version"], ["version"], ["-V"]):
         sys.stdout.write(f"coordssh {__version__}\n")
         return 0
-    from coordssh.cli.app import build_app  # typer and click only from here on
-
-    import typer
-
-    click = _click_exceptions()
-    app = build_app()
     try:
-        result = app(args=args, prog_name="coordssh", standalone_mode=False)
-        return int(result or 0)
+        from coordssh.cli.fastpath import run as run_fast  # plain `status` lines, without typer
+
+        code = run_fast(args)
+        return _run_typer(args) if code is None else code
     except CoordError as err:
         report_error(err)
         return err.exit_code
-    except typer.Exit as ex:
-        return ex.exit_code
-    except typer.Abort:
-        sys.stderr.write("aborted\n")
-        return 130
-    except click.ClickException as ex:
-        ex.show()
-        return EXIT_USAGE if isinstance(ex, click.UsageError) else ex.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
@@ -50,6 +39,27 @@ def main(argv: list[str] | None = None) -> int:
             f"  the traceback is in {path}; please include it in a bug report\n"
         )
         return EXIT_INTERNAL
+
+
+def _run_typer(args: list[str]) -> int:
+    """Every other command line; typer's own outcomes (exit, abort, usage) become exit codes."""
+    from coordssh.cli.app import build_app  # typer and click only from here on
+
+    import typer
+
+    click = _click_exceptions()
+    app = build_app()
+    try:
+        result = app(args=args, prog_name="coordssh", standalone_mode=False)
+        return int(result or 0)
+    except typer.Exit as ex:
+        return ex.exit_code
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        return 130
+    except click.ClickException as ex:
+        ex.show()
+        return EXIT_USAGE if isinstance(ex, click.UsageError) else ex.exit_code
 
 
 def _click_exceptions():

@@ -79,8 +79,9 @@ async def observe(ctx: Context, machines: Iterable[str] | None = None) -> Observ
         _unreachable(ctx, machine, live.get(machine.name, []), result)
         if isinstance(result, TransportError) else result
         for machine, result in ((mc, results[mc.name]) for mc in chosen))
-    write_changes(ctx, observations)
-    return _assemble(ctx, None if machines is None else chosen, observations)
+    wrote = write_changes(ctx, observations)
+    return _assemble(None if machines is None else chosen, observations,
+                     ctx.board.list() if wrote else rows)
 
 
 async def observe_machine(ctx: Context, machine: Machine, transport: Transport) -> MachineObservation:
@@ -94,8 +95,8 @@ async def observe_machine(ctx: Context, machine: Machine, transport: Transport) 
     return observation
 
 
-def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> None:
-    """One board write for all observations.
+def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> bool:
+    """One board write for all observations; False when there was nothing to write.
 
     A row whose offset moved since we read it was reconciled by another coordssh process in the
     meantime (its fold is as new as ours): we leave it. A row made terminal meanwhile (by `stop`)
@@ -104,7 +105,7 @@ def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> N
     bases = {k: v for mo in observations for k, v in mo.bases.items()}
     changes = {k: v for mo in observations for k, v in mo.changes.items() if v}
     if not changes:
-        return
+        return False
     with ctx.board.transaction() as tx:
         for assignment_id, fields in changes.items():
             current = tx.get(assignment_id)
@@ -113,6 +114,7 @@ def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> N
             if current.terminal:
                 continue
             tx.put(current.evolve(**fields))
+    return True
 
 
 # --- one machine --------------------------------------------------------------------------------
@@ -299,11 +301,11 @@ def _live_by_machine(rows: list[Assignment], machines: list[Machine]) -> dict[st
     return found
 
 
-def _assemble(ctx: Context, machines: list[Machine] | None,
-              observations: tuple[MachineObservation, ...]) -> Observation:
-    """The board after the write: every row, or the chosen machines' rows (rows of a machine
-    no longer in the config are listed too when no machine was chosen, untouched)."""
-    rows = ctx.board.list()
+def _assemble(machines: list[Machine] | None, observations: tuple[MachineObservation, ...],
+              rows: list[Assignment]) -> Observation:
+    """The board after the write (`rows`: read again after a write, else the rows read before
+    the probe): every row, or the chosen machines' rows (rows of a machine no longer in the
+    config are listed too when no machine was chosen, untouched)."""
     if machines is not None:
         wanted = {mc.name for mc in machines}
         rows = [r for r in rows if r.machine in wanted]

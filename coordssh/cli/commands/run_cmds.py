@@ -1,5 +1,8 @@
 """Observing runs: `status`, `watch`, `wait`, `log`, `stop`, `attach` (`assign` is assign_cmd.py).
 
+`status` is defined in cli/fastpath.py (its options and its body), which runs it without typer
+for plain command lines; the typer command here is built from the same definition.
+
 Each command parses, builds the context, calls one service and renders. Exit codes for watch and
 wait come from the services' errors (mapped in cli/main.py): 0 done, 1 another outcome
 (RunFailed), 2 no such assignment (NotFound), 3 timed out (WaitTimeout).
@@ -11,7 +14,8 @@ from typing import Optional
 
 import typer
 
-CONFIG_HELP = "Path to coordinator.yml."
+from coordssh.cli.fastpath import CONFIG_HELP, STATUS_OPTIONS
+from coordssh.cli.fastpath import status as run_status
 
 
 def register(app: typer.Typer) -> None:
@@ -23,36 +27,19 @@ def register(app: typer.Typer) -> None:
     app.command("attach")(attach)
 
 
+def _status_option(name: str):
+    flags, takes_value, _, help_text = STATUS_OPTIONS[name]
+    return typer.Option(None if takes_value else False, *flags, help=help_text)
+
+
 def status(
-    machine: Optional[list[str]] = typer.Option(None, "--machine", "-m",
-                                                help="Only this machine (repeatable)."),
-    json_output: bool = typer.Option(False, "--json", help="Print a JSON object."),
-    live: bool = typer.Option(False, "--live", help="Redraw in place every ~2 s until Ctrl-C."),
-    config: Optional[str] = typer.Option(None, "--config", help=CONFIG_HELP),
+    machine: Optional[list[str]] = _status_option("machine"),
+    json_output: bool = _status_option("json_output"),
+    live: bool = _status_option("live"),
+    config: Optional[str] = _status_option("config"),
 ) -> None:
     """Machines and assignments, reconciled with what the machines say right now."""
-    import asyncio
-
-    from coordssh.cli.context import build_context
-    from coordssh.services.observe import observe
-
-    ctx = build_context(config)
-    names = machine or None
-    if names:
-        for name in names:
-            ctx.config.machine(name)  # NotFound (exit 2) before any connection
-    observe_once = lambda: asyncio.run(observe(ctx, names))  # noqa: E731
-    if json_output and not live:
-        from coordssh.cli.render.status_json import print_json  # no rich
-
-        print_json(observe_once())
-        return
-    from coordssh.cli.render import status as render
-
-    if live:
-        render.live_status(observe_once, str(ctx.config.path))
-    else:
-        render.print_status(observe_once(), str(ctx.config.path))
+    run_status(machine, json_output, live, config)  # `coordssh status` usually runs it directly
 
 
 def watch(
