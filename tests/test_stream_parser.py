@@ -250,3 +250,10 @@ def test_events_render_as_one_plain_line():
     _, events = fold((FIXTURES / "rate_limited.jsonl").read_bytes())
     rejected = [render(e) for e in events if e.kind == ev.RATE_LIMIT][-1]
     assert rejected == "rate limit rejected; resets 2026-07-14 14:00 UTC"
+
+
+def test_a_malformed_line_is_previewed_as_text():
+    state = StreamState()
+    (event,) = state.feed(b"not json\n")
+    assert event.text == "not json"
+    assert state.last_event_summary == "unreadable line: not json"

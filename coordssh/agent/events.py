@@ -34,19 +34,21 @@ KINDS = (INIT, TEXT, THINKING, TOOL_USE, TOOL_RESULT, STATUS, STUCK, API_RETRY, 
          SYNTHETIC_ERROR, RESULT, COMPACT, PARTIAL, OTHER, UNKNOWN, MALFORMED, TRUNCATED)
 
 
-_NO_DATA: Mapping[str, Any] = MappingProxyType({})
+NO_DATA: Mapping[str, Any] = MappingProxyType({})  # shared by every event without data
 
 
 class Event(NamedTuple):
     """Immutable. A NamedTuple rather than a frozen dataclass: it is built for every line of
-    every stream, and a frozen dataclass costs about twice as much to construct."""
+    every stream, and a frozen dataclass costs about twice as much to construct. The parser's
+    hot path builds it with `tuple.__new__(Event, (kind, text, name, subagent, is_error, data))`
+    (the generated keyword constructor costs several times more): keep the field order."""
 
     kind: str
     text: str = ""
     name: str = ""
     subagent: bool = False
     is_error: bool = False
-    data: Mapping[str, Any] = _NO_DATA
+    data: Mapping[str, Any] = NO_DATA
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)

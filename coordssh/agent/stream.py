@@ -1,10 +1,12 @@
 """The incremental fold of one run's stream-json (NDJSON) output.
 
 `StreamState.feed` accepts arbitrary byte chunks as a tailer receives them. Only complete lines
-(ending in `\\n`) are parsed (by `stream_lines.parse_line`); `bytes_consumed` is the offset just
-past the last one, where a caller resumes tailing after a dropped connection. Lines can be many
-megabytes (tool results), so the newline search resumes where the previous chunk ended instead
-of rescanning the buffer. `to_dict`/`from_dict` let the operator side keep the fold on the
+(ending in `\\n`) are parsed (as by `stream_lines.parse_line`, inlined in `feed`); `bytes_consumed`
+is the offset just past the last one, where a caller resumes tailing after a dropped connection.
+Lines can be many megabytes (tool results), so the newline search resumes where the previous
+chunk ended instead of rescanning the buffer, and the completed region is split once per chunk.
+Each kind of event has one fold function (`_FOLD`), which also keeps the last event worth a
+summary. `to_dict`/`from_dict` let the operator side keep the fold on the
 board between commands and continue from `bytes_consumed`.
 """
 
@@ -16,7 +18,8 @@ from coordssh.agent import events as ev
 from coordssh.agent.events import Event
 from coordssh.agent.events_text import render
 from coordssh.agent.markers import find_marker
-from coordssh.agent.stream_lines import as_number, as_str, parse_line, parse_object, preview
+from coordssh.agent.stream_lines import (_HANDLERS, _loads, as_number, as_str, malformed,
+                                         parse_line, parse_object, preview, unknown)
 
 __all__ = ["Event", "StreamState", "parse_line", "parse_object"]
 
@@ -60,22 +63,43 @@ class StreamState:
         """Parse every line `data` completes; keep the unfinished tail for the next call."""
         buf = self._buf
         buf += data
-        nl = buf.find(b"\n", self._scan_from)
-        if nl < 0:
+        scan_from = self._scan_from  # the bytes before it hold no newline (scanned last time)
+        end = buf.rfind(b"\n", scan_from)
+        if end < 0:
             self._scan_from = len(buf)
             return []
-        out: list[Event] = []
-        apply, add, find = self.apply, out.append, buf.find  # bound once: this loop is hot
-        start = 0
-        while nl >= 0:
-            for event in parse_line(buf[start:nl]):
-                apply(event)
-                add(event)
-            start = nl + 1
-            nl = find(b"\n", start)
-        del buf[:start]
-        self.bytes_consumed += start
+        with memoryview(buf) as view:  # the completed region, copied once and framed once
+            region = view[:end].tobytes()
+        # one line ending here (a long tool result arriving in chunks) needs no second scan
+        lines = region.split(b"\n") if buf.find(b"\n", scan_from, end) >= 0 else [region]
+        del buf[:end + 1]
+        self.bytes_consumed += end + 1
         self._scan_from = len(buf)
+        # parse_line inlined: this loop runs for every line of every stream
+        out: list[Event] = []
+        add, loads, handlers = out.append, _loads, _HANDLERS
+        for line in lines:
+            try:
+                obj = loads(line)
+            except ValueError:  # as parse_line: a blank line gives nothing
+                if line.strip():
+                    add(malformed(line))
+                continue
+            if not isinstance(obj, dict):
+                add(malformed(line))
+                continue
+            kind = obj.get("type")
+            handler = handlers.get(kind) if isinstance(kind, str) else None
+            if handler is None:
+                add(unknown(kind))
+            else:
+                out += handler(obj)
+        folds = _FOLD
+        for event in out:
+            fold = folds.get(event[0])
+            if fold is not None:
+                fold(self, event)
+        self.events += len(out)
         return out
 
     def finish(self) -> list[Event]:
@@ -98,9 +122,6 @@ class StreamState:
         fold = _FOLD.get(event.kind)
         if fold is not None:
             fold(self, event)
-        if event.kind in _SUMMARISED or event.is_error:
-            if _worth_summary(event):
-                self._last_event = event
 
     @property
     def turns(self) -> int | None:
@@ -134,10 +155,22 @@ class StreamState:
         return state
 
 
+# --- the fold: one function per kind, which also keeps the event "worth a summary" ----------
+# (the kinds that say what the agent is doing now; deltas, thinking and routine noise do not)
+def _summarise(s: StreamState, e: Event) -> None:
+    s._last_event = e
+
+
+def _summarise_error(s: StreamState, e: Event) -> None:
+    if e.is_error:
+        s._last_event = e
+
+
 def _fold_init(s: StreamState, e: Event) -> None:
     s.session_id = e.data["session_id"] or s.session_id
     s.model = e.data["model"] or s.model
     s.cwd, s.version = e.data["cwd"], e.data["version"]
+    s._last_event = e
 
 
 def _fold_message(s: StreamState, e: Event) -> None:
@@ -149,23 +182,39 @@ def _fold_message(s: StreamState, e: Event) -> None:
         s.assistant_messages += 1
         if s.stuck_message_id and mid != s.stuck_message_id:
             s.stuck_reason = s.stuck_message_id = ""  # the agent went on after saying STUCK
-    if e.kind == ev.TEXT:
-        s.last_text = e.text[-TEXT_KEEP:]
+
+
+def _fold_text(s: StreamState, e: Event) -> None:
+    text = e.text
+    if not e.subagent:
+        _fold_message(s, e)
+        s.last_text = text[-TEXT_KEEP:]
+    if text and not text.isspace():  # a subagent's text is a summary too, whitespace is not
+        s._last_event = e
+
+
+def _fold_tool_use(s: StreamState, e: Event) -> None:
+    _fold_message(s, e)
+    s._last_event = e
 
 
 def _fold_status(s: StreamState, e: Event) -> None:
     s.last_status = e.text
+    s._last_event = e
 
 
 def _fold_stuck(s: StreamState, e: Event) -> None:
     s.stuck_reason = e.text or "(no reason given)"
     s.stuck_message_id = e.data.get("message_id", "")
+    s._last_event = e
 
 
 def _fold_retry(s: StreamState, e: Event) -> None:
     s.api_retries += 1
-    status = e.data.get("error_status")
-    s.last_api_error = e.data.get("error", "") + (f" ({status})" if status is not None else "")
+    data = e.data
+    status = data.get("error_status")
+    s.last_api_error = data.get("error", "") + (f" ({status})" if status is not None else "")
+    s._last_event = e
 
 
 def _fold_rate_limit(s: StreamState, e: Event) -> None:
@@ -173,10 +222,13 @@ def _fold_rate_limit(s: StreamState, e: Event) -> None:
     if s.rate_limit_rejected:
         s.resets_at = e.data["resets_at"]
         s.rate_limit_type = e.data["type"]
+    if e.is_error:
+        s._last_event = e
 
 
 def _fold_synthetic(s: StreamState, e: Event) -> None:
     s.synthetic_error, s.synthetic_text = e.name, e.text
+    s._last_event = e
 
 
 def _fold_result(s: StreamState, e: Event) -> None:
@@ -190,29 +242,24 @@ def _fold_result(s: StreamState, e: Event) -> None:
     stuck = find_marker(e.text, "STUCK:")
     if stuck is not None:
         s.stuck_reason = stuck or "(no reason given)"
+    s._last_event = e
 
 
 def _fold_malformed(s: StreamState, e: Event) -> None:
     s.malformed += 1
+    s._last_event = e
 
 
 def _fold_truncated(s: StreamState, e: Event) -> None:
     s.truncated = True
+    s._last_event = e
 
 
+# partial deltas, `other` and `unknown` fold nothing
 _FOLD = {
-    ev.INIT: _fold_init, ev.TEXT: _fold_message, ev.THINKING: _fold_message,
-    ev.TOOL_USE: _fold_message, ev.STATUS: _fold_status, ev.STUCK: _fold_stuck,
-    ev.API_RETRY: _fold_retry, ev.RATE_LIMIT: _fold_rate_limit,
-    ev.SYNTHETIC_ERROR: _fold_synthetic, ev.RESULT: _fold_result,
+    ev.INIT: _fold_init, ev.TEXT: _fold_text, ev.THINKING: _fold_message,
+    ev.TOOL_USE: _fold_tool_use, ev.TOOL_RESULT: _summarise_error, ev.STATUS: _fold_status,
+    ev.STUCK: _fold_stuck, ev.API_RETRY: _fold_retry, ev.RATE_LIMIT: _fold_rate_limit,
+    ev.SYNTHETIC_ERROR: _fold_synthetic, ev.RESULT: _fold_result, ev.COMPACT: _summarise,
     ev.MALFORMED: _fold_malformed, ev.TRUNCATED: _fold_truncated,
 }
-# the kinds that say "what the agent is doing now" (deltas, thinking and routine noise do not)
-_SUMMARISED = frozenset({ev.INIT, ev.TEXT, ev.TOOL_USE, ev.STATUS, ev.STUCK, ev.API_RETRY,
-                         ev.SYNTHETIC_ERROR, ev.RESULT, ev.COMPACT, ev.MALFORMED, ev.TRUNCATED})
-
-
-def _worth_summary(e: Event) -> bool:
-    if e.kind in _SUMMARISED:
-        return e.kind != ev.TEXT or bool(e.text.strip())
-    return e.is_error and e.kind in (ev.TOOL_RESULT, ev.RATE_LIMIT)
