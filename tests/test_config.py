@@ -275,11 +275,17 @@ def test_top_level_must_be_a_mapping(tmp_path):
         "coordinator.yml:1: the top level must be a mapping (repos:, machines:, ...), got a list")
 
 
-def test_missing_and_empty_sections(tmp_path):
-    assert problems(tmp_path, "# comment\nrepos: []\n") == [
-        "coordinator.yml:2: repos: is empty (at least one is needed; see coordinator.example.yml)",
-        "coordinator.yml:2: missing 'machines' (at least one is needed; see coordinator.example.yml)",
+def test_missing_and_valueless_sections(tmp_path):
+    assert problems(tmp_path, "# comment\nrepos:\n") == [
+        "coordinator.yml:2: repos: has no value (write `repos: []` for none yet)",
+        "coordinator.yml:2: missing 'machines' (write `machines: []` for none yet; see "
+        "coordinator.example.yml)",
     ]
+
+
+def test_an_empty_fleet_is_valid(tmp_path):
+    config = load_config(write(tmp_path, "repos: []\nmachines: []\n"))
+    assert config.repos == {} and config.machines == {}
 
 
 def test_duplicate_yaml_key(tmp_path):

@@ -85,11 +85,14 @@ def _validate(parsed: Parsed, path: Path) -> Config:
 
 
 def _build(c: Checker, data: dict[str, Any], path: Path) -> Config:
+    # A missing section is most likely a typo; an explicit `machines: []` is an empty fleet
+    # (status shows nothing, assign refuses the unknown machine), which is a fine place to start.
     for section in ("repos", "machines"):
         if section not in data:
-            c.add((), f"missing '{section}' (at least one is needed; see coordinator.example.yml)")
-        elif data[section] in (None, []):
-            c.add((section,), "is empty (at least one is needed; see coordinator.example.yml)")
+            c.add((), f"missing '{section}' (write `{section}: []` for none yet; see "
+                      "coordinator.example.yml)")
+        elif data[section] is None:
+            c.add((section,), f"has no value (write `{section}: []` for none yet)")
     claude_command = c.string(data, (), "claude_command", DEFAULT_CLAUDE_COMMAND) or DEFAULT_CLAUDE_COMMAND
     concurrency = build_concurrency(c, data.get("concurrency"))
     repos = build_repos(c, data.get("repos"))
