@@ -79,7 +79,12 @@ def shown_rows(rows: tuple[Assignment, ...]) -> tuple[tuple[Assignment, ...], in
 
 def status_view(observation: Observation, config_path: str, now: float) -> Group:
     rows, hidden = shown_rows(observation.assignments)
-    parts = [Text(f"config {config_path}", "dim"), machines_table(observation.machines)]
+    parts = [Text(f"config {config_path}", "dim")]
+    if observation.machines:
+        parts.append(machines_table(observation.machines))
+    else:
+        parts.append(Text("no machines in the config (add one under `machines:`; "
+                          "see coordinator.example.yml)"))
     if rows:
         parts.append(assignments_table(rows, now))
     else:
