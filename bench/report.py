@@ -56,7 +56,7 @@ def rows(results: dict) -> list[str]:
             budget, ok = "", None
             if name == "coordssh --version" and "wall" in c:
                 budget, ok = "<= 150 ms", c["wall"]["median"] <= 0.150
-            elif name.startswith("coordssh status") and "wall" in c:
+            elif name == "coordssh status (no machines)" and "wall" in c:
                 budget, ok = "<= 200 ms", c["wall"]["median"] <= 0.200
             r = st["ratios"].get(f"{name} / python3 -c pass")
             ratio = f"{r['of_medians']:.1f} x python{_cpu(r)}" if r else ""

@@ -111,8 +111,10 @@ def finish(result: measure.Result, pairs: list[tuple[str, str]], **extra) -> dic
 
 # --- start-up ---------------------------------------------------------------------------------
 def run_startup(s: Setup) -> dict:
-    # coordinator.yml must name at least one machine; the nearest to an empty fleet is one local
-    # machine with no runs (a local `sh` probe, no SSH)
+    # the empty fleet (the budget line), and one local machine with no runs (a local `sh` probe)
+    empty = s.work / "cfg-none" / "coordinator.yml"
+    empty.parent.mkdir(parents=True, exist_ok=True)
+    empty.write_text("repos: []\nmachines: []\n")
     cfg = s.work / "cfg-empty" / "coordinator.yml"
     cfg.parent.mkdir(parents=True, exist_ok=True)
     cfg.write_text(f"repos:\n  - name: {envelopes.REPO_NAME}\nmachines:\n  - name: here\n"
@@ -123,18 +125,22 @@ def run_startup(s: Setup) -> dict:
              Case("coordssh --version", [*coordssh_argv(), "--version"], env=client_env(s))]
     missing = command_missing(s, "status")
     if missing is None:
+        cases.append(Case(NO_MACHINES, [*coordssh_argv(), "status"],
+                          env=client_env(s, empty), cwd=str(empty.parent)))
         cases.append(Case(EMPTY_STATUS, [*coordssh_argv(), "status"],
                           env=client_env(s, cfg), cwd=str(cfg.parent)))
         cases.append(Case(EMPTY_PROTO, [sys.executable, str(BENCH / "proto_status_fastpath.py")],
                           env=client_env(s, cfg), cwd=str(cfg.parent), check=json_check))
     result = measure.interleave(cases, warmup=1, runs=max(s.runs, 5) * 2, log=s.log)
     return finish(result, [("coordssh --version", "python3 -c pass"),
+                           (NO_MACHINES, "python3 -c pass"),
                            (EMPTY_STATUS, "python3 -c pass"),
                            (EMPTY_STATUS, "typer floor: one command, one option"),
                            (EMPTY_PROTO, "python3 -c pass")],
                   **({"missing": {EMPTY_STATUS: missing}} if missing else {}))
 
 
+NO_MACHINES = "coordssh status (no machines)"
 EMPTY_STATUS = "coordssh status (one local machine, no runs)"
 EMPTY_PROTO = "prototype: status --json without typer/rich (one local machine)"
 
