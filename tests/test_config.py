@@ -435,3 +435,17 @@ def test_rule(tmp_path, text, expected):
 ])
 def test_github_slug(url, slug):
     assert github_slug(url) == slug
+
+
+def test_ssh_settings_on_localhost_mean_ssh(tmp_path):
+    text = ("repos:\n  - name: app\nmachines:\n  - name: box\n    host: 127.0.0.1\n"
+            "    port: 2222\n    repo_paths: {app: ~/src/app}\n")
+    assert load_config(write(tmp_path, text)).machines["box"].connection == "ssh"
+
+
+def test_ssh_settings_on_an_explicitly_local_machine_are_refused(tmp_path):
+    text = ("repos:\n  - name: app\nmachines:\n  - name: box\n    connection: local\n"
+            "    user: bob\n    repo_paths: {app: ~/src/app}\n")
+    assert one_problem(tmp_path, text) == (
+        "coordinator.yml:6: machines[0].user: only applies to `connection: ssh` (this machine "
+        "runs locally); remove it, or set connection: ssh")

@@ -17,6 +17,7 @@ REPO_KEYS = ("name", "github", "default_branch", "build_command", "test_command"
 MACHINE_KEYS = ("name", "host", "connection", "user", "port", "identity_file", "known_hosts",
                 "launcher", "claude_command", "worktree_root", "run_root", "max_workers", "env",
                 "connect_timeout", "capabilities", "repos", "repo_paths")
+SSH_ONLY_KEYS = ("port", "user", "identity_file", "known_hosts")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BAD_HOST_RE = re.compile(r"^-|[\s/'\"`$;&|]")
 
@@ -111,8 +112,13 @@ def _build_machine(c: Checker, m: dict, path: YamlPath, d: MachineDefaults) -> M
     if "name" not in m:
         c.add(path, "missing 'name' (every machine needs one)")
     host = _host(c, m, path)
-    connection = c.choice(m, path, "connection", ("local", "ssh"),
-                          "local" if host in LOCAL_HOSTS else "ssh")
+    ssh_keys = [key for key in SSH_ONLY_KEYS if m.get(key) is not None]
+    # localhost means "run here" unless SSH settings say otherwise (a test sshd on 127.0.0.1:2222)
+    default = "local" if host in LOCAL_HOSTS and not ssh_keys else "ssh"
+    connection = c.choice(m, path, "connection", ("local", "ssh"), default)
+    if connection == "local" and ssh_keys:
+        c.add((*path, ssh_keys[0]), f"only applies to `connection: ssh` (this machine runs "
+                                    f"locally); remove it, or set connection: ssh")
     identity = c.local_path(m, path, "identity_file")
     known_hosts = c.local_path(m, path, "known_hosts")
     repo_paths = _repo_paths(c, m, path, d.repos)
