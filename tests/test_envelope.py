@@ -208,3 +208,27 @@ def test_a_stop_that_came_before_the_wrapper_started_is_honoured(stage):
     assert _read(run_dir, "exit_code") == "130" and _finished(run_dir)
     assert not (run_dir / "claude_pid").exists()         # claude was never started
     assert "issue-7-x" not in world.heads()
+
+
+def test_the_agent_can_be_interrupted_with_sigint(tmp_path):
+    """`stop` sends INT first: the agent must not inherit the ignored SIGINT of a background job."""
+    world = GitWorld.create(tmp_path / "git")
+    base = git("rev-parse", "origin/main", cwd=world.clone).strip()
+    worktree, run_dir = tmp_path / "wt", tmp_path / "run"
+    git("worktree", "add", "-q", "-b", "issue-7-x", str(worktree), base, cwd=world.clone)
+    run_dir.mkdir(mode=0o700)
+    agent = tmp_path / "agent.sh"  # relies on the default INT disposition: no trap
+    agent.write_text("#!/bin/sh\ncat >/dev/null\nexec sleep 300\n")
+    agent.chmod(0o755)
+    a = _assignment(tmp_path, base_sha=base, worktree=str(worktree), run_dir=str(run_dir))
+    text = render_run_sh(a, Limits.of(30, 600), env_command({}, Command(str(agent))))
+    for name, (data, mode) in envelope_files(a, "go\n", text).items():
+        (run_dir / name).write_bytes(data)
+        os.chmod(run_dir / name, mode)
+    # started the way the nohup launcher starts it: in the background of a non-interactive sh
+    subprocess.run(["sh", "-c", 'setsid sh "$1" </dev/null >/dev/null 2>&1 &', "sh",
+                    str(run_dir / "run.sh")], check=True)
+    wait_for(lambda: (run_dir / "claude_pid").exists())
+    os.killpg(int(_read(run_dir, "claude_pid")), signal.SIGINT)
+    wait_for(lambda: _finished(run_dir))
+    assert _read(run_dir, "claude_exit") == "130"

@@ -81,6 +81,11 @@ put started_at "$(now)"
 [ -e "$RUN/cancelled" ] && finish 130
 (umask 077 && : >> "$RUN/stream.jsonl" && : >> "$RUN/stderr.log" && : >> "$RUN/push.log")
 cd "$WT" || { printf 'coordssh: worktree %s is missing\n' "$WT" >> "$RUN/push.log"; finish 127; }
+# a job started with `&` by a non-interactive sh ignores SIGINT: give the agent its default INT
+# back (GNU env >= 8.31) so that `coordssh stop` can interrupt it before terminating it
+if [ "$1" = env ] && env --default-signal=INT true 2>/dev/null; then
+  shift; set -- env --default-signal=INT "$@"
+fi
 if command -v setsid >/dev/null 2>&1; then
   setsid "$@" < "$RUN/prompt.md" > "$RUN/stream.jsonl" 2> "$RUN/stderr.log" &
 else
