@@ -23,19 +23,19 @@ NO_GIT, NO_DIR, GIT_FAILED = 30, 31, 32
 
 CREATE_SCRIPT = EXPAND_HOME + r'''
 export GIT_TERMINAL_PROMPT=0
-root=$(expand_home "$1"); d=$root/$2
+root=$(expand_home "$1"); d=$root/$2; who=$3; subject=$4; readme=$5
 command -v git >/dev/null 2>&1 || { echo 'git: command not found' >&2; exit 30; }
-(umask 077 && mkdir -p "$root" && mkdir "$d") || exit 31
+(umask 077 && mkdir -p "$d") && [ ! -e "$d/origin.git" ] || exit 31
 cd "$d" || exit 31
 {
   git init -q --bare origin.git &&
   git --git-dir=origin.git symbolic-ref HEAD refs/heads/main &&
   git init -q clone && cd clone &&
   git symbolic-ref HEAD refs/heads/main &&
-  git config user.name 'coordssh doctor' && git config user.email doctor@coordssh.invalid &&
+  git config user.name "$who" && git config user.email coordssh@localhost.invalid &&
   git config commit.gpgsign false &&
-  printf '# coordssh doctor\n\nScratch repository of `coordssh doctor --dispatch`.\n' > README.md &&
-  git add README.md && git commit -q -m 'coordssh doctor: scratch repository' &&
+  printf '%s' "$readme" > README.md &&
+  git add README.md && git commit -q -m "$subject" &&
   git remote add origin "$d/origin.git" &&
   git push -q origin HEAD:refs/heads/main
 } >&2 || exit 32
@@ -73,9 +73,17 @@ class ScratchFacts:
     push_log: str = ""            # the last lines of push.log
 
 
-async def create_scratch(transport: Transport, run_root: str, name: str) -> str:
-    """Make `<run_root>/<name>` with origin.git and clone/; its absolute path on the worker."""
-    result = await transport.run(sh_script(CREATE_SCRIPT, run_root, name), timeout=SCRATCH_TIMEOUT)
+DOCTOR_README = "# coordssh doctor\n\nScratch repository of `coordssh doctor --dispatch`.\n"
+
+
+async def create_scratch(transport: Transport, run_root: str, name: str, *,
+                         who: str = "coordssh doctor",
+                         subject: str = "coordssh doctor: scratch repository",
+                         readme: str = DOCTOR_README) -> str:
+    """Make `<run_root>/<name>` (new or empty) with origin.git (bare, branch main) and clone/
+    (one commit `subject`, pushed); its absolute path on the worker. `coordssh demo` uses it too."""
+    result = await transport.run(sh_script(CREATE_SCRIPT, run_root, name, who, subject, readme),
+                                 timeout=SCRATCH_TIMEOUT)
     path = next((line[4:] for line in result.text.splitlines() if line.startswith("dir=")), "")
     if result.returncode != 0 or not path:
         where = transport.name

@@ -18,11 +18,12 @@ from coordssh.config.load import config_from_dict
 from coordssh.config.schema import Config
 from coordssh.errors import ForgeError, UsageError
 from coordssh.forge.process import run_program
+from coordssh.remote.scratch import create_scratch
 from coordssh.shell.command import cmd
+from coordssh.transport.local import LocalTransport
 
 REPO = "demo"
 MACHINE = "localhost"
-IDENTITY = ("-c", "user.name=coordssh demo", "-c", "user.email=demo@coordssh.invalid")
 README = ("# demo\n\nA throwaway repository made by `coordssh demo`: two workers change it side by "
           "side, each on its own branch and worktree.\n")
 
@@ -58,15 +59,8 @@ async def create_sandbox(parent: Path | None = None) -> Sandbox:
                          "give an existing directory (the sandbox is created inside it)")
     sandbox = Sandbox(Path(tempfile.mkdtemp(prefix="coordssh-demo-", dir=parent)).resolve())
     try:
-        await _git("init", "-q", "--bare", "-b", "main", str(sandbox.origin), cwd=sandbox.root)
-        await _git("clone", "-q", str(sandbox.origin), str(sandbox.clone), cwd=sandbox.root)
-        (sandbox.clone / "README.md").write_text(README, encoding="utf-8")
-        for key, value in (("user.name", "coordssh demo"), ("user.email", "demo@coordssh.invalid"),
-                           ("commit.gpgsign", "false")):
-            await _git("config", key, value, cwd=sandbox.clone)
-        await _git("add", "README.md", cwd=sandbox.clone)
-        await _git(*IDENTITY, "commit", "-q", "-m", "Initial commit", cwd=sandbox.clone)
-        await _git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=sandbox.clone)
+        await create_scratch(LocalTransport(MACHINE), str(sandbox.root.parent), sandbox.root.name,
+                             who="coordssh demo", subject="Initial commit", readme=README)
     except BaseException:
         sandbox.remove()
         raise
