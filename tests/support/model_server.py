@@ -111,7 +111,9 @@ class ModelServer:
         return self
 
     def stop(self) -> None:
-        self._stopping.set()          # hanging responses end
+        if self._stopping.is_set():
+            return
+        self._stopping.set()          # hanging and delayed responses end
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=10)
