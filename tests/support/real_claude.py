@@ -129,8 +129,10 @@ def start_claude(claude: Path, args: list[str], *, cwd: Path, env: dict,
     return proc
 
 
-def read_events(proc: subprocess.Popen, until, timeout: float = GUARD_S) -> list[dict]:
-    """Events from a running CLI until `until(events)` is true (or stdout ends); raises on timeout."""
+def read_lines(proc: subprocess.Popen, until, timeout: float = GUARD_S) -> list[bytes]:
+    """stdout lines (with their newline) of a running CLI until `until(events so far)` is true or
+    stdout ends; AssertionError after `timeout`."""
+    lines: list[bytes] = []
     events: list[dict] = []
     buffer = b""
     deadline = time.monotonic() + timeout
@@ -145,9 +147,15 @@ def read_events(proc: subprocess.Popen, until, timeout: float = GUARD_S) -> list
             if not chunk:
                 break
             buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            events += [json.loads(line) for line in lines if line.strip()]
-    return events
+            *complete, buffer = buffer.split(b"\n")
+            lines += [line + b"\n" for line in complete]
+            events += [json.loads(line) for line in complete if line.strip()]
+    return lines
+
+
+def read_events(proc: subprocess.Popen, until, timeout: float = GUARD_S) -> list[dict]:
+    """Events from a running CLI until `until(events)` is true (or stdout ends)."""
+    return parse_events(b"".join(read_lines(proc, until, timeout)))
 
 
 def kill_group(proc: subprocess.Popen) -> None:
