@@ -48,7 +48,7 @@ class Machine:
     user: str | None = None
     port: int | None = None
     identity_file: str | None = None    # operator-side path, expanded
-    known_hosts: str | None = None      # operator-side path, expanded; None: ~/.ssh/known_hosts
+    known_hosts: str | None = None      # operator-side path, expanded; None: see known_hosts_file()
     launcher: Launcher = "nohup"
     claude_command: str = DEFAULT_CLAUDE_COMMAND
     worktree_root: str = DEFAULT_WORKTREE_ROOT

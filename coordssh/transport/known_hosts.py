@@ -24,8 +24,33 @@ KeyStatus = Literal["known", "unknown", "changed"]
 
 
 def known_hosts_file(machine: Machine) -> Path:
-    """The machine's own known_hosts file, else ~/.ssh/known_hosts."""
-    return Path(machine.known_hosts or os.path.expanduser("~/.ssh/known_hosts"))
+    """The one known_hosts file of `machine`: what the connection checks, what messages name and
+    what `trust` writes. The machine's `known_hosts`, else the first UserKnownHostsFile that
+    ~/.ssh/config gives its host, else ~/.ssh/known_hosts."""
+    if machine.known_hosts:
+        return Path(machine.known_hosts)
+    return Path(os.path.expanduser(_ssh_config_known_hosts(machine) or "~/.ssh/known_hosts"))
+
+
+def _ssh_config_known_hosts(machine: Machine) -> str | None:
+    """The first UserKnownHostsFile of ~/.ssh/config for the machine's host (asyncssh's parser,
+    the same one its connect uses); None when there is none, `none`, or the file is unreadable.
+    """
+    import getpass
+
+    from asyncssh.config import SSHClientConfig
+
+    path = Path("~", ".ssh", "config").expanduser()
+    if not os.access(path, os.R_OK):
+        return None
+    try:
+        config = SSHClientConfig.load(None, [path], False, False, False, getpass.getuser(),
+                                      machine.user or (), machine.host, machine.port or ())
+    except Exception:  # a config asyncssh rejects: its connect reports it, with the line
+        return None
+    files = config.get("UserKnownHostsFile") or []
+    first = files[0] if files else None
+    return None if first is None or first.lower() == "none" else first
 
 
 def machine_address(machine: Machine) -> str:

@@ -126,10 +126,9 @@ def attach(
     assignment_id: str = typer.Argument(..., metavar="ID", help="Assignment id (or a prefix)."),
     config: Optional[str] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
-    """Open the run's tmux session (local, or through ssh -t); a nohup run's log is followed."""
-    import os
-
+    """Open the run's tmux session (here, or on the worker over SSH); a nohup run's log is followed."""
     from coordssh.cli.context import build_context
+    from coordssh.cli.terminal import attach_in_terminal
     from coordssh.services.attach import attach_plan
 
     ctx = build_context(config)
@@ -139,8 +138,7 @@ def attach(
                    err=True)
         _follow_raw(ctx, plan.assignment.id)
         return
-    argv = plan.command.argv()
-    os.execvp(argv[0], argv)
+    raise typer.Exit(attach_in_terminal(ctx, plan))
 
 
 def _follow_raw(ctx, assignment_id: str) -> None:
