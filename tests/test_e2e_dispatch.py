@@ -126,10 +126,12 @@ def test_cli_assign_json_then_dry_run(tmp_path, world, capsys):
         wait_for(lambda: _finished(data["run_dir"]))
         assert world.heads()[data["branch"]] == _read(data["run_dir"], "pushed_sha")
 
-        assert main(args) == 1       # the row is reconciled first; then the branch claims #3
-        err = capsys.readouterr().err
-        assert "already claimed by branch issue-3-add-a-cli-test on origin" in err
-        assert "hint:" in err and "--force" in err
+        # the row is reconciled first; the ended run's branch is the issue's: it is continued
+        assert main([*args, "--json"]) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert again["branch"] == data["branch"]
+        assert again["base_sha"] == _read(data["run_dir"], "pushed_sha")
+        wait_for(lambda: _finished(again["run_dir"]))
 
         board = (tmp_path / ".coordssh" / "board.json").read_bytes()
         assert main(["assign", "box", "demo", "4", "--title", "Plan only", "--dry-run",
