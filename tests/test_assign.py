@@ -148,6 +148,22 @@ async def test_missing_claude_is_named_with_a_fix(local_machine, contexts):
     assert ctx.board.list() == []
 
 
+async def test_a_missing_absolute_claude_is_refused_leaving_nothing(local_machine, contexts,
+                                                                    tmp_path):
+    from dataclasses import replace
+
+    ctx = contexts(local_machine)
+    missing = str(tmp_path / "no" / "claude")
+    ctx.config.machines["localbox"] = replace(ctx.config.machines["localbox"],
+                                              claude_command=missing)
+    with pytest.raises(NotFound) as info:
+        await assign(ctx, _request())
+    assert missing in info.value.message and "claude_command" in info.value.hint
+    assert info.value.exit_code == 2
+    assert ctx.board.list() == []          # no `starting` row claims #5 or holds a slot
+    assert not Path(local_machine.run_root).exists()
+
+
 async def test_a_failed_dispatch_step_leaves_a_failed_row(local_machine, contexts, world):
     ctx = contexts(local_machine)
     Path(local_machine.worktree_root).write_text("a file where the worktree root should be\n")

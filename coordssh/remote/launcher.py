@@ -28,12 +28,13 @@ DISPATCH_TIMEOUT = 120.0        # `git worktree add` checks out the whole tree
 async def claude_path(transport: Transport, claude_command: str, board, *, refresh: bool = False,
                       remember: bool = True) -> str:
     """claude's absolute path on the worker, from the board's kv `claude_path:<machine>` or found
-    afresh (and remembered). An absolute claude_command is used as it is."""
-    if claude_command.startswith("/") and not refresh:
-        return claude_command      # the dispatch script checks it is executable
+    afresh (and remembered). An absolute claude_command is checked once (then remembered), so
+    that a missing one is refused before `assign` writes anything."""
     key = claude_path_key(transport.name)
     cached = None if refresh else board.kv_get(key)
-    if isinstance(cached, str) and cached.startswith("/"):
+    absolute = claude_command.startswith("/")
+    if isinstance(cached, str) and cached.startswith("/") and (
+            not absolute or cached == claude_command):
         return cached
     path = await resolve_claude_path(transport, claude_command, timeout=RESOLVE_TIMEOUT)
     if not path:

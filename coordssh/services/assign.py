@@ -19,7 +19,7 @@ from typing import Any
 from coordssh.config.schema import Machine, Repo
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment, new_assignment_id
-from coordssh.errors import RemoteCommandFailed
+from coordssh.errors import NotFound, RemoteCommandFailed
 from coordssh.remote import envelope, launcher
 from coordssh.remote.checkout import Checkout, checkout_for
 from coordssh.remote.tmux import session_name
@@ -222,8 +222,9 @@ async def _dispatch(ctx: Context, transport: Transport, machine: Machine, plan: 
                                            refresh=True)
         target = launcher.DispatchTarget(**{**target.__dict__, "claude_path": fresh})
         return await launcher.dispatch(transport, target, plan.tar(fresh, ctx.clock()))
-    except RemoteCommandFailed as err:
-        # the script said which step failed: nothing runs, so the row is final
+    except (RemoteCommandFailed, NotFound) as err:
+        # a step of the script said it failed, or claude vanished since it was checked: nothing
+        # runs, so the row is final (and claims nothing)
         ctx.board.update_many({plan.assignment.id: {
             "status": m.FAILED, "reason": f"dispatch failed: {err.message}"[:500],
             "finished_at": ctx.clock(), "updated_at": ctx.clock()}})
