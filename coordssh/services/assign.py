@@ -13,6 +13,7 @@ the dispatch. A dry run reads origin with `git ls-remote` and writes nothing any
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,9 @@ class AssignRequest:
     title: str | None = None
     force: bool = False
     dry_run: bool = False
+    # told the intent row once it is on the board: from then on a run may be going on the
+    # machine whatever happens to this call (the CLI names it when Ctrl-C comes after that)
+    on_intent: Callable[[Assignment], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ async def _on_machine(ctx: Context, request: AssignRequest, machine: Machine, re
     if request.dry_run:
         return plan.result(dry_run=True, notes=tuple(notes))
     _record_intent(ctx, machine, plan.assignment, force=request.force)
+    if request.on_intent is not None:
+        request.on_intent(plan.assignment)
     pid = await _dispatch(ctx, transport, machine, plan)
     return plan.result(assignment=_mark_running(ctx, plan.assignment, pid), pid=pid)
 
