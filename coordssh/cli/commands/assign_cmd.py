@@ -35,10 +35,33 @@ def register(app: typer.Typer) -> None:
         from coordssh.services.assign import assign as run_assign
 
         ctx = build_context(config)
+        intents: list = []
         request = AssignRequest(machine=machine, repo=repo, issue=issue, model=model,
-                                briefing=briefing, title=title, force=force, dry_run=dry_run)
-        result = asyncio.run(run_assign(ctx, request))
-        print_result(result, json_output=json_output, config_path=str(ctx.config.path))
+                                briefing=briefing, title=title, force=force, dry_run=dry_run,
+                                on_intent=intents.append)
+        try:
+            result = asyncio.run(run_assign(ctx, request))
+            print_result(result, json_output=json_output, config_path=str(ctx.config.path))
+        except KeyboardInterrupt:
+            if not intents:
+                raise               # nothing was started: the usual "interrupted"
+            row = ctx.board.get(intents[-1].id) or intents[-1]
+            typer.echo(interrupted_text(row), err=True)
+            raise typer.Exit(130) from None
+
+
+def interrupted_text(row) -> str:
+    """Ctrl-C after the intent row: the run is (or may be) going on the machine; say which."""
+    if row.terminal:
+        return f"interrupted: run {row.id} ({row.repo}#{row.issue}) ended {row.status}: {row.reason}"
+    if row.status == "running":
+        what = f"run {row.id} ({row.repo}#{row.issue}) is running on {row.machine}"
+    else:
+        what = (f"run {row.id} ({row.repo}#{row.issue}) was being started on {row.machine} "
+                f"({row.status}); `coordssh status` shows whether it runs")
+    return (f"interrupted: {what}; it keeps running (Ctrl-C does not stop it)\n"
+            f"  follow it: coordssh watch {row.id}\n"
+            f"  stop it:   coordssh stop {row.id}")
 
 
 register_assign = register  # the name the task's brief asked for

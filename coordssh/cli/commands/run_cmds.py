@@ -60,7 +60,7 @@ def watch(
 
     ctx = build_context(config)
     row = asyncio.run(watch_run(ctx, assignment_id, on_event=EventPrinter(show_all),
-                                from_offset=from_offset, timeout=timeout))
+                                from_offset=from_offset, timeout=timeout, on_notice=_notice))
     typer.echo(outcome_line(row))
     check_done(row)
 
@@ -79,7 +79,7 @@ def wait(
     from coordssh.services.watch import check_done, watch_run
 
     ctx = build_context(config)
-    row = asyncio.run(watch_run(ctx, assignment_id, timeout=timeout))
+    row = asyncio.run(watch_run(ctx, assignment_id, timeout=timeout, on_notice=_notice))
     typer.echo(outcome_line(row))
     check_done(row)
 
@@ -146,7 +146,12 @@ def _follow_raw(ctx, assignment_id: str) -> None:
 
     from coordssh.services.watch import watch_run
 
-    asyncio.run(watch_run(ctx, assignment_id, on_line=_write_raw))
+    asyncio.run(watch_run(ctx, assignment_id, on_line=_write_raw, on_notice=_notice))
+
+
+def _notice(text: str) -> None:
+    """What the follow itself is doing (an unreachable machine, a reconnect): on stderr."""
+    typer.echo(f"coordssh: {text}", err=True)
 
 
 def _write_raw(data: bytes) -> None:
