@@ -65,7 +65,7 @@ def test_capped_chunk_says_more():
 
 def test_command_passes_data_as_arguments():
     command = probe_command("~/runs dir", {"id1": 5, "id2": None}, cap=100)
-    assert command.parts[-7:] == ("~/runs dir", "100", "4096", "id1", "5", "id2", "-")
+    assert command.parts[-8:] == ("~/runs dir", "100", "4096", "2048", "id1", "5", "id2", "-")
 
 
 # --- the real script --------------------------------------------------------------------------
