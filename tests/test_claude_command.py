@@ -65,18 +65,21 @@ def test_new_session_ids_are_uuids():
     assert first != second and str(uuid.UUID(first)) == first
 
 
-MODELS = Models(default="sonnet", labels={"complex": "opus", "Trivial": "haiku"},
-                aliases={"sonnet": "claude-sonnet-4-6", "opus": "claude-opus-4-6"})
+MODELS = Models(default="sonnet", labels={"complex": "opus", "Trivial": "haiku", "quick": "fast"},
+                aliases={"fast": "claude-haiku-4-5"})
 
 
 @pytest.mark.parametrize("cli, labels, playbook, expected", [
     ("claude-fable-5", ["complex"], "haiku", ("claude-fable-5", "claude-fable-5")),
-    (None, ["bug", "complex"], "haiku", ("opus", "claude-opus-4-6")),
+    (None, ["bug", "complex"], "haiku", ("opus", "opus")),
     (None, ["trivial"], None, ("haiku", "haiku")),          # labels match case-insensitively
-    (None, ["bug"], "opus", ("opus", "claude-opus-4-6")),
-    (None, [], None, ("sonnet", "claude-sonnet-4-6")),
+    (None, ["bug"], "opus", ("opus", "opus")),
+    (None, [], None, ("sonnet", "sonnet")),                 # the CLI resolves its own aliases
+    (None, ["quick"], None, ("claude-haiku-4-5", "fast")),  # the user's shorthand is mapped
+    ("fast", [], None, ("claude-haiku-4-5", "fast")),
 ])
 def test_resolve_model_order(cli, labels, playbook, expected):
+    """(what claude is given, what the operator asked for): no alias table of ours."""
     assert resolve_model(cli, labels, MODELS, playbook) == expected
 
 

@@ -48,7 +48,7 @@ def result(is_error: bool = False, subtype: str = "success", **fields) -> dict:
 def test_cancelled_wins_over_everything():
     out = classify(fixture("success.jsonl"), exit_code=0, alive=False, cancelled=True,
                    pushed_sha="abc")
-    assert out.status == m.CANCELLED and out.reason == "cancelled by the operator"
+    assert out.status == m.CANCELLED and out.reason == "cancelled by the operator; pushed abc"
     hung = classify(stream(init()), exit_code=None, alive=True, cancelled=True)
     assert hung.reason == f"cancelled by the operator; resume with claude --resume {SID}"
 
@@ -120,7 +120,8 @@ def test_api_auth_and_model_errors():
     out = classify(fixture("api_error.jsonl"), exit_code=1, alive=False)
     assert out.reason == "API error 529: API Error: Repeated 529 Overloaded errors"
     auth = classify(fixture("auth_failed.jsonl"), exit_code=1, alive=False)
-    assert auth.reason == "authentication failed: Invalid API key · Fix external API key"
+    assert auth.reason == ("authentication failed: Invalid API key · Fix external API key; log in "
+                           "with `claude /login` on the worker, or fix ANTHROPIC_API_KEY")
     logged_out = stream(init(), result(True, result="Not logged in · Please run /login"))
     assert classify(logged_out, exit_code=1, alive=False).status == m.AUTH_FAILED
     model = stream(init(), result(True, api_error_status=404, result="There's an issue with the "

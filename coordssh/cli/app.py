@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "doctor_cmd",   # doctor
     "assign_cmd",   # assign
     "run_cmds",     # status, watch, wait, log, stop, attach
+    "push_cmd",     # push
     "demo_cmd",     # demo
 )
 

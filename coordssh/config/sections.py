@@ -6,7 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from coordssh.config.schema import (
-    BUILTIN_MODEL_ALIASES,
+    CLI_MODEL_NAMES,
     Concurrency,
     Models,
     Reviews,
@@ -43,10 +43,14 @@ def build_concurrency(c: Checker, raw: Any) -> Concurrency:
 
 
 def build_models(c: Checker, raw: Any) -> Models:
-    """Model names are aliases (built-in or from models.aliases) or full ids (`claude-...`)."""
+    """Model names are the CLI's own (sonnet, opus, ...), the user's `models.aliases`, or full
+    ids (`claude-...`). The aliases are only the user's shorthand: coordssh maps nothing itself."""
     path: YamlPath = ("models",)
     m = c.mapping(raw, path, MODELS_KEYS)
-    aliases = {**BUILTIN_MODEL_ALIASES, **c.string_map(m, path, "aliases")}
+    aliases = c.string_map(m, path, "aliases")
+    for alias, target in aliases.items():
+        if not target.strip() or target.startswith("-") or any(ch.isspace() for ch in target):
+            c.add((*path, "aliases", alias), f"'{target}' is not a model name for claude --model")
     d = Models()
     default = c.string(m, path, "default", d.default) or d.default
     _check_model(c, (*path, "default"), default, aliases)
@@ -60,10 +64,11 @@ def build_models(c: Checker, raw: Any) -> Models:
 
 
 def _check_model(c: Checker, path: YamlPath, model: str, aliases: dict[str, str]) -> None:
-    if model in aliases or model.startswith("claude-"):
+    if model in aliases or model in CLI_MODEL_NAMES or model.startswith("claude-"):
         return
-    c.add(path, f"'{model}' is not a model{did_you_mean(model, aliases)}; use one of "
-                f"{', '.join(aliases)}, or a full model id (claude-...)")
+    names = [*CLI_MODEL_NAMES, *aliases]
+    c.add(path, f"'{model}' is not a model{did_you_mean(model, names)}; use one of "
+                f"{', '.join(names)}, or a full model id (claude-...)")
 
 
 def build_runs(c: Checker, raw: Any) -> Runs:

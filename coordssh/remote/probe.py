@@ -3,8 +3,9 @@
 One exec over one connection, O(1) processes per host plus one `stat` (and, when there are new
 bytes, one `tail | head`) per run. The output is framed and binary-safe, never JSON-escaped in sh:
 
-    run id=ID pid=123 alive=1 group=1 started_at=... size=N mtime=M offset=O len=L errlen=K
-    <L bytes of stream.jsonl from O><K bytes: the tail of stderr.log>
+    run id=ID pid=123 alive=1 group=1 started_at=... size=N mtime=M offset=O len=L errlen=K pushlen=P found=F metalen=M
+    <L bytes of stream.jsonl from O><K bytes: the tail of stderr.log><P bytes: push.log's tail>
+    <M bytes, only for a run dir found by the scan: its path, a newline, its meta.json>
     (a newline)
     ...
     end now=EPOCH runs=COUNT
@@ -28,12 +29,13 @@ from coordssh.transport.base import Transport
 
 CHUNK_CAP = 4 * 1024 * 1024      # new stream bytes per run per probe; the rest comes next time
 STDERR_CAP = 4096                # stderr.log tail once the run has ended
+PUSH_LOG_CAP = 2048              # push.log tail, sent only when `push_failed` is there
 PROBE_TIMEOUT = 30.0
 NO_DATA = "-"                    # offset meaning "facts only, no stream bytes"
 
 # The envelope files read as one-line facts (see docs/architecture.md).
 FACT_FILES = ("pid", "claude_pid", "started_at", "finished_at", "exit_code", "claude_exit", "cancelled",
-              "timed_out", "pushed_sha", "rescue_sha")
+              "timed_out", "pushed_sha", "rescue_sha", "auth_failed", "push_failed")
 
 # A dead process stays visible to `kill -0` until its parent reaps it; a slow reaper (some
 # container inits) would make a finished run look alive. Linux tells us through /proc.
@@ -47,7 +49,7 @@ zombie() {
 '''
 
 PROBE_SCRIPT = EXPAND_HOME + ZOMBIE_FN + REAP_PANE_FN + r'''
-root=$(expand_home "$1"); cap=$2; errcap=$3; scan=$4; shift 4
+root=$(expand_home "$1"); cap=$2; errcap=$3; pushcap=$4; scan=$5; shift 5
 if stat -c %s / >/dev/null 2>&1; then sfmt='-c'; sarg='%n %s %Y'; else sfmt='-f'; sarg='%N %z %m'; fi
 count=0
 fact() {
@@ -70,7 +72,7 @@ probe_run() {
   if ! cd "$d" 2>/dev/null; then printf 'run id=%s missing=1 len=0 errlen=0\n\n' "$id"; return; fi
   h="run id=$id"
   for f in pid claude_pid started_at finished_at exit_code claude_exit cancelled timed_out \
-           pushed_sha rescue_sha; do
+           pushed_sha rescue_sha auth_failed push_failed; do
     fact "$f"
   done
   pid=; [ -f pid ] && { read -r pid < pid || :; pid=${pid%%[!0-9]*}; }
@@ -92,11 +94,17 @@ probe_run() {
   if [ "$alive" = 0 ] && [ -n "$esize" ]; then
     errlen=$esize; [ "$errlen" -gt "$errcap" ] && errlen=$errcap
   fi
+  pushlen=0
+  if [ "$alive" = 0 ] && [ -f push_failed ] && [ -f push.log ]; then
+    pushlen=$(wc -c < push.log); pushlen=${pushlen##* }
+    [ "$pushlen" -gt "$pushcap" ] && pushlen=$pushcap
+  fi
   metalen=0; [ "$found" = 1 ] && metalen=$(( $(printf '%s\n' "$d" | wc -c) + $(wc -c < meta.json) ))
-  printf '%s alive=%s group=%s pane=%s size=%s mtime=%s offset=%s len=%s errlen=%s found=%s metalen=%s\n' \
-    "$h" "$alive" "$group" "$pane" "$size" "$mtime" "$off" "$len" "$errlen" "$found" "$metalen"
+  printf '%s alive=%s group=%s pane=%s size=%s mtime=%s offset=%s len=%s errlen=%s pushlen=%s found=%s metalen=%s\n' \
+    "$h" "$alive" "$group" "$pane" "$size" "$mtime" "$off" "$len" "$errlen" "$pushlen" "$found" "$metalen"
   [ "$len" -gt 0 ] && tail -c +$((off + 1)) stream.jsonl | head -c "$len"
   [ "$errlen" -gt 0 ] && tail -c "$errlen" stderr.log
+  [ "$pushlen" -gt 0 ] && tail -c "$pushlen" push.log
   [ "$metalen" -gt 0 ] && { printf '%s\n' "$d"; cat meta.json; }
   printf '\n'
 }
@@ -153,11 +161,14 @@ class RunFacts:
     timed_out: bool = False
     pushed_sha: str | None = None
     rescue_sha: str | None = None
+    auth_failed: float | None = None  # the wrapper ended claude on an authentication retry
+    push_failed: float | None = None  # `git push` failed (push_log: push.log's tail)
     size: int | None = None       # stream.jsonl size; None when the file is absent
     mtime: float | None = None    # stream.jsonl mtime on the worker's clock
     offset: int | None = None     # None: facts only
     data: bytes = b""
     stderr_tail: bytes = b""
+    push_log: bytes = b""
 
     @property
     def finished(self) -> bool:
@@ -197,7 +208,7 @@ def probe_command(run_root: str, runs: dict[str, int | None] | None = None, *,
                   scan: bool = False) -> Command:
     """The probe for `runs` (id -> stream offset, None for facts only), or every run dir.
     `scan`: also every other run dir with meta.json and a live wrapper (`found`, stream from 0)."""
-    args = [run_root, str(cap), str(stderr_cap), "1" if scan else "0"]
+    args = [run_root, str(cap), str(stderr_cap), str(PUSH_LOG_CAP), "1" if scan else "0"]
     for run_id, offset in (runs or {}).items():
         args += [run_id, NO_DATA if offset is None else str(int(offset))]
     return sh_script(PROBE_SCRIPT, *args)
@@ -253,8 +264,9 @@ def _header(line: bytes) -> tuple[str, dict[str, str]]:
 
 def _run_record(fields: dict[str, str], out: bytes, pos: int) -> tuple[RunFacts, int]:
     length, errlen = _int(fields.get("len")) or 0, _int(fields.get("errlen")) or 0
+    pushlen = _int(fields.get("pushlen")) or 0
     metalen = _int(fields.get("metalen")) or 0
-    end = pos + length + errlen + metalen
+    end = pos + length + errlen + pushlen + metalen
     if end + 1 > len(out) or out[end:end + 1] != b"\n":
         raise ProbeParseError(f"run {fields.get('id')!r}: framed data does not end where promised")
     offset = fields.get("offset")
@@ -262,7 +274,7 @@ def _run_record(fields: dict[str, str], out: bytes, pos: int) -> tuple[RunFacts,
         id=fields.get("id", ""),
         missing=fields.get("missing") == "1",
         found=fields.get("found") == "1",
-        meta=out[pos + length + errlen:end],
+        meta=out[pos + length + errlen + pushlen:end],
         pid=_int(fields.get("pid")),
         claude_pid=_int(fields.get("claude_pid")),
         alive=fields.get("alive") == "1",
@@ -276,11 +288,14 @@ def _run_record(fields: dict[str, str], out: bytes, pos: int) -> tuple[RunFacts,
         timed_out="timed_out" in fields,
         pushed_sha=fields.get("pushed_sha"),
         rescue_sha=fields.get("rescue_sha"),
+        auth_failed=_flag_time(fields, "auth_failed"),
+        push_failed=_flag_time(fields, "push_failed"),
         size=_int(fields.get("size")),
         mtime=_float(fields.get("mtime")),
         offset=None if offset in (None, NO_DATA) else _int(offset),
         data=out[pos:pos + length],
         stderr_tail=out[pos + length:pos + length + errlen],
+        push_log=out[pos + length + errlen:pos + length + errlen + pushlen],
     )
     return facts, end + 1
 

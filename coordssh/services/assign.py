@@ -64,7 +64,7 @@ class AssignResult:
                 "title": a.title, "branch": a.branch, "model": a.model, "worktree": a.worktree,
                 "run_dir": a.run_dir, "base_sha": a.base_sha, "status": a.status,
                 "launcher": a.launcher, "session_id": a.session_id, "dry_run": self.dry_run,
-                "pid": self.pid}
+                "pid": self.pid, "model_source": self.model_source}
         if self.dry_run:
             data.update(command=self.command, launch=self.launch, prompt=self.prompt,
                         notes=list(self.notes))
@@ -185,7 +185,7 @@ def _plan(ctx: Context, machine: Machine, repo: Repo, repo_path: str, brief: Bri
         run_dir=expand_with(join(machine.run_root, assignment_id), home),
         model=brief.model, role=ROLE, launcher=machine.launcher, status=m.STARTING,
         session_id=str(uuid.uuid4()), created_at=ctx.clock(), updated_at=ctx.clock(),
-        extra=extra)
+        extra={**extra, **brief.model_extra()})
     target = launcher.DispatchTarget(
         repo_path=expand_with(repo_path, home), worktree=a.worktree, branch=a.branch,
         base_sha=a.base_sha, run_dir=a.run_dir, claude_path=claude, launcher=a.launcher,

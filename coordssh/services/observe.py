@@ -189,7 +189,7 @@ async def _probe_all(ctx: Context, transport: Transport, machine: Machine, rows:
 async def _judge(ctx: Context, transport: Transport, row: Assignment, fact: RunFacts,
                  state: StreamState, now: float) -> tuple[Outcome, bool]:
     """The run's outcome; True when we ended its process group to get there."""
-    from coordssh.agent.outcome import Outcome, classify
+    from coordssh.agent.outcome import Outcome, Push, classify
 
     runs = ctx.config.runs
     if fact.missing or (fact.pid is None and not fact.finished):
@@ -208,9 +208,11 @@ async def _judge(ctx: Context, transport: Transport, row: Assignment, fact: RunF
     elif fact.group_alive:  # the wrapper is gone but children linger (an MCP server, ...)
         await end_group(transport, row.run_dir, grace=runs.stop_grace_s)
     state.finish()
+    push = Push(fact.pushed_sha or "", fact.push_failed is not None,
+                fact.push_log.decode("utf-8", "replace"))
     return classify(state, exit_code=_exit_code(fact), stderr_tail=_stderr(fact), alive=False,
-                    cancelled=fact.cancelled is not None, pushed_sha=fact.pushed_sha or "",
-                    timed_out=fact.timed_out, now=now), ended
+                    cancelled=fact.cancelled is not None, timed_out=fact.timed_out, now=now,
+                    auth_failed=fact.auth_failed is not None, push=push, row=row), ended
 
 
 def _pane_left(row: Assignment, fact: RunFacts, outcome: Outcome) -> bool:

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from coordssh.cli.render.events import duration
+from coordssh.cli.render.rows import doing, model_label
 from coordssh.cli.render.status_json import ASSIGNMENT_KEYS, MACHINE_KEYS  # noqa: F401 (tests)
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
@@ -29,7 +30,7 @@ ASSIGNMENT_COLUMNS = ("id", "machine", "issue", "branch", "status", "model", "el
 WHOLE_COLUMNS = frozenset({"id", "status"})  # never cut; the others fold
 PIPE_WIDTH = 200
 STYLE = {m.DONE: "green", m.RUNNING: "cyan", m.STARTING: "cyan", m.UNKNOWN: "yellow",
-         m.ADVISORY: "blue", m.CANCELLED: "dim"}
+         m.ADVISORY: "blue", m.CANCELLED: "dim", m.PUSH_FAILED: "magenta"}
 
 
 # --- tables -------------------------------------------------------------------------------------
@@ -48,7 +49,7 @@ def machines_table(machines: tuple[MachineObservation, ...]) -> Table:
 def assignments_table(rows: tuple[Assignment, ...], now: float) -> Table:
     table = Table(title="assignments", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     cells = [(a.id, Text(a.machine), Text(f"{a.repo}#{a.issue}"), Text(a.branch),
-              Text(a.status, STYLE.get(a.status, "red")), Text(a.model), elapsed(a, now),
+              Text(a.status, STYLE.get(a.status, "red")), Text(model_label(a)), elapsed(a, now),
               "" if a.turns is None else str(a.turns),
               "" if a.cost_usd is None else f"${a.cost_usd:.2f}", Text(doing(a)))
              for a in rows]
@@ -61,13 +62,6 @@ def assignments_table(rows: tuple[Assignment, ...], now: float) -> Table:
     for row in cells:
         table.add_row(*row)
     return table
-
-
-def doing(a: Assignment) -> str:
-    """What a live run last said it was doing; how a finished or unknown one stands."""
-    if a.status in (m.RUNNING, m.STARTING):
-        return a.last_status or a.reason
-    return a.reason
 
 
 def elapsed(a: Assignment, now: float) -> str:
