@@ -143,7 +143,7 @@ def test_resume_sends_the_earlier_conversation_and_the_new_prompt(claude_bin, mo
 
 HOSTILE = ("Fix \"it\" and 'that': $(rm -rf /) `id` ${HOME} $HOME; echo pwned | sh\n"
            "second line \\n not a newline \t tab — ünïcödé ✓ 日本語 🚀\n"
-           "-- --help --dangerously-skip-permissions\n\nlast line")
+           "-- --help --dangerously-skip-permissions\r\n\n  last line, trailing newlines kept\n\n")
 
 
 def test_the_stdin_prompt_arrives_byte_identical(claude_bin, model_server, claude_env, repo):

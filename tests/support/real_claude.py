@@ -12,7 +12,8 @@ Fixtures (registered in tests/conftest.py):
                    per-test directory (the same for every call in a test, so --resume works; it
                    has a .gitconfig with an identity), ANTHROPIC_BASE_URL = the server,
                    ANTHROPIC_API_KEY=test-key, no network besides it, no CLAUDE*/ANTHROPIC* var
-                   of the developer's environment.
+                   of the developer's environment. claude_env.overrides(server, **extra): only
+                   our variables, for a coordssh machine's `env` (dispatch_context(env=...)).
 
 Helpers: run_claude (to the end, with a guard timeout), start_claude + read_events (a running CLI
 in its own process group, read line by line, then kill_group).
@@ -36,6 +37,8 @@ from tests.support.model_server import ModelServer
 
 VERSION_FILE = Path(__file__).resolve().parents[1] / "claude-code.version"
 STREAM = ["-p", "--output-format", "stream-json", "--verbose"]
+# HOME as the test session started: fixtures like ssh_home point HOME elsewhere later
+SESSION_HOME = Path.home()
 GUARD_S = 180  # kill a CLI that never ends so a broken test fails instead of hanging CI
 QUIET_ENV = {
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",  # also telemetry and error reporting
@@ -49,7 +52,7 @@ def pinned_version() -> str:
 
 
 def install_dir(version: str | None = None) -> Path:
-    return Path.home() / ".cache" / "coordssh" / "claude-code" / (version or pinned_version())
+    return SESSION_HOME / ".cache" / "coordssh" / "claude-code" / (version or pinned_version())
 
 
 def claude_path() -> Path:
@@ -73,12 +76,18 @@ def require_claude() -> Path:
     pytest.skip(why)
 
 
+def run_overrides(home: Path, server_url: str, **extra: str) -> dict[str, str]:
+    """Only what a run sets on top of an inherited environment (a coordssh machine's `env`)."""
+    return {**QUIET_ENV, "HOME": str(home), "ANTHROPIC_BASE_URL": server_url,
+            "ANTHROPIC_API_KEY": "test-key", **extra}
+
+
 def run_env(home: Path, server_url: str, **extra: str) -> dict[str, str]:
+    """A whole environment for the CLI: ours, without the developer's CLAUDE*/ANTHROPIC* vars."""
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("CLAUDE", "ANTHROPIC", "COORDSSH_", "GIT_"))
             and k not in ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")}
-    return {**base, **QUIET_ENV, "HOME": str(home), "ANTHROPIC_BASE_URL": server_url,
-            "ANTHROPIC_API_KEY": "test-key", **extra}
+    return {**base, **run_overrides(home, server_url, **extra)}
 
 
 def make_home(path: Path) -> Path:
@@ -199,4 +208,5 @@ def claude_env(tmp_path: Path):
         return run_env(home, server.url, **extra)
 
     make.home = home
+    make.overrides = lambda server, **extra: run_overrides(home, server.url, **extra)
     return make
