@@ -177,14 +177,17 @@ async def test_a_failed_dispatch_step_leaves_a_failed_row(local_machine, context
 async def test_model_from_an_issue_label_on_github(local_machine, contexts, tmp_path):
     gh = FakeGitHub(tmp_path, repo="acme/demo")
     gh.add_issue(9, "Speed up the parser", body="It is slow.", labels=("perf", "big"))
-    models = Models(labels={"big": "opus"}, aliases={"opus": "claude-opus-4-1"})
+    models = Models(labels={"big": "opus"})
     ctx = contexts(local_machine, github="acme/demo", models=models,
                    forge_factory=lambda repo: forge_for(repo, gh=gh.gh, env=gh.env))
     result = await assign(ctx, AssignRequest(machine="localbox", repo="demo", issue=9,
                                              briefing="Only the tokenizer.", dry_run=True))
     a = result.assignment
-    assert (a.model, result.model_source) == ("claude-opus-4-1", "label big")
+    assert (a.model, result.model_source) == ("opus", "label: big")   # the CLI maps `opus`
     assert "--model opus" in result.command
+    assert a.extra["model_source"] == "label: big"
+    from coordssh.cli.render.assign import plan_text
+    assert "  model     opus (label: big)\n" in plan_text(result, "c.yml")
     assert a.title == "Speed up the parser" and a.branch == "issue-9-speed-up-the-parser"
     assert "It is slow." in result.prompt and "Only the tokenizer." in result.prompt
 

@@ -449,3 +449,22 @@ def test_ssh_settings_on_an_explicitly_local_machine_are_refused(tmp_path):
     assert one_problem(tmp_path, text) == (
         "coordinator.yml:6: machines[0].user: only applies to `connection: ssh` (this machine "
         "runs locally); remove it, or set connection: ssh")
+
+
+def test_worker_permissions_per_repo(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.repo("api").worker_permissions.allow == ()
+    lines = MINIMAL.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "name: api" in line) + 1
+    good = lines[:at] + ["    worker_permissions:\n", "      allow: ['Bash(npm ci)', WebFetch]\n",
+                         "      deny: ['Bash(git push *)']\n"] + lines[at:]
+    repo = load_config(write(tmp_path, "".join(good))).repo("api")
+    assert repo.worker_permissions.allow == ("Bash(npm ci)", "WebFetch")
+    assert repo.worker_permissions.deny == ("Bash(git push *)",)
+    bad = lines[:at] + ["    worker_permissions:\n", "      allow: ['Bash(a, b)']\n",
+                        "      denny: []\n"] + lines[at:]
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "".join(bad)))
+    text = "\n".join(info.value.problems)
+    assert "worker_permissions.allow[0]: 'Bash(a, b)' is not a permission rule" in text
+    assert "worker_permissions.denny: unknown key (did you mean 'deny'?)" in text

@@ -122,9 +122,15 @@ def test_cli_assign_json_then_dry_run(tmp_path, world, capsys):
                 "base_sha", "status"} <= set(data)
         assert (data["machine"], data["repo"], data["issue"], data["branch"]) == \
             ("box", "demo", 3, "issue-3-add-a-cli-test")
-        assert "sonnet" in data["model"] and data["status"] == m.RUNNING   # the id, not the alias
+        # what was asked for and where from: the CLI maps `sonnet`, coordssh shows no id of its own
+        assert (data["model"], data["model_source"]) == ("sonnet", "models.default")
+        assert data["status"] == m.RUNNING
         wait_for(lambda: _finished(data["run_dir"]))
         assert world.heads()[data["branch"]] == _read(data["run_dir"], "pushed_sha")
+
+        assert main(["status", "--json", "--config", str(config)]) == 0
+        [row] = json.loads(capsys.readouterr().out)["assignments"]
+        assert row["model"] == "claude-sonnet-4-6"   # what the stand-in's init line reports
 
         # the row is reconciled first; the ended run's branch is the issue's: it is continued
         assert main([*args, "--json"]) == 0
@@ -135,8 +141,9 @@ def test_cli_assign_json_then_dry_run(tmp_path, world, capsys):
 
         board = (tmp_path / ".coordssh" / "board.json").read_bytes()
         assert main(["assign", "box", "demo", "4", "--title", "Plan only", "--dry-run",
-                     "--config", str(config)]) == 0
+                     "--model", "opus", "--config", str(config)]) == 0
         out = capsys.readouterr().out
+        assert "  model     opus (--model)\n" in out and "claude-opus" not in out
         assert out.startswith("dry run: nothing was changed")
         assert "issue-4-plan-only" in out and "--- prompt.md ---" in out and "Plan only" in out
         assert (tmp_path / ".coordssh" / "board.json").read_bytes() == board

@@ -6,6 +6,7 @@ for events not worth a line (partial deltas, unknown types); callers skip empty 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -55,7 +56,7 @@ def retry_text(retry: Mapping[str, Any]) -> str:
     """`API retry 6/10: authentication_failed (401), next in 17 s` (an api_retry's fields)."""
     status = retry.get("error_status")
     delay = retry.get("delay_s")
-    wait = f", next in {delay:.0f} s" if isinstance(delay, (int, float)) else ""
+    wait = f", next in {math.ceil(delay)} s" if isinstance(delay, (int, float)) else ""
     return (f"API retry {retry.get('attempt')}/{retry.get('max_retries')}: "
             f"{retry.get('error') or 'error'}{f' ({status})' if status is not None else ''}{wait}")
 

@@ -144,17 +144,21 @@ def _push_failed(outcome: Outcome, state: StreamState, push: Push, where: m.Assi
                     outcome.resets_at)
 
 
+_PROGRESS = re.compile(r"Resolving deltas|Counting objects|Compressing|Total \d|Enumerating")
+
+
 def push_error(log: str) -> str:
-    """git's message in push.log: its first `fatal:` line, else the rejected ref, else the last
-    `error:`, else the last line that is not a hint."""
+    """git's message in push.log: its first `fatal:` line, else what the remote said (a hook, a
+    protected branch), else the rejected ref, else the last `error:`, else the last line."""
     lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    lines = [ln for ln in lines if not ln.startswith("hint:")]
-    for test in (lambda ln: ln.startswith("fatal:"), lambda ln: ln.startswith("! ["),
-                 lambda ln: ln.startswith(("error:", "remote: error", "ERROR"))):
-        found = [ln for ln in lines if test(ln)]
+    lines = [ln for ln in lines if not ln.startswith("hint:") and not _PROGRESS.search(ln)]
+    remote = [ln for ln in lines if ln.startswith("remote:") and ln[7:].strip()]
+    for found in ([ln for ln in lines if ln.startswith("fatal:")], remote,
+                  [ln for ln in lines if ln.startswith("! [")]):
         if found:
-            return found[0] if found[0].startswith(("fatal:", "! [")) else found[-1]
-    return lines[-1] if lines else ""
+            return found[0]
+    errors = [ln for ln in lines if ln.startswith(("error:", "ERROR"))]
+    return (errors or lines or [""])[-1]
 
 
 def _failed_result(state: StreamState, now: float | None, where: m.Assignment) -> Outcome:
