@@ -11,7 +11,7 @@ from coordssh.config.repo_names import GITHUB_RE, github_slug
 from coordssh.config.schema import (DEFAULT_RUN_ROOT, DEFAULT_WORKTREE_ROOT, LOCAL_HOSTS, Machine,
                                     Repo, WorkerPermissions)
 from coordssh.config.suggest import did_you_mean
-from coordssh.config.validate import Checker
+from coordssh.config.validate import MAX_WORKERS, Checker
 from coordssh.config.yaml_lines import YamlPath, format_path
 
 REPO_KEYS = ("name", "github", "default_branch", "build_command", "test_command", "depends_on", "notes",
@@ -157,12 +157,13 @@ def _build_machine(c: Checker, m: dict, path: YamlPath, d: MachineDefaults) -> M
         claude_command=c.string(m, path, "claude_command", d.claude_command) or d.claude_command,
         worktree_root=c.worker_path(m, path, "worktree_root", DEFAULT_WORKTREE_ROOT),
         run_root=c.worker_path(m, path, "run_root", DEFAULT_RUN_ROOT),
-        max_workers=c.integer(m, path, "max_workers", d.max_workers, minimum=1),
+        max_workers=c.integer(m, path, "max_workers", d.max_workers, minimum=1,
+                              maximum=MAX_WORKERS),
         env=_env(c, m, path),
         capabilities=c.strings(m, path, "capabilities"),
         repos=repos,
         repo_paths=repo_paths,
-        connect_timeout=c.number(m, path, "connect_timeout", 5.0, positive=True),
+        connect_timeout=c.number(m, path, "connect_timeout", 5.0, positive=True, maximum=3600),
     )
     return machine if name else None
 

@@ -15,7 +15,7 @@ from coordssh.config.schema import (
 )
 from coordssh.config.machines import check_repo_ref
 from coordssh.config.suggest import did_you_mean
-from coordssh.config.validate import Checker
+from coordssh.config.validate import DAY, MAX_SECONDS, MAX_WORKERS, Checker
 from coordssh.config.yaml_lines import YamlPath
 
 CONCURRENCY_KEYS = ("max_workers", "stagger_seconds", "backoff_base", "max_retries", "auto_reassign",
@@ -32,13 +32,16 @@ def build_concurrency(c: Checker, raw: Any) -> Concurrency:
     m = c.mapping(raw, path, CONCURRENCY_KEYS)
     d = Concurrency()
     return Concurrency(
-        max_workers=c.integer(m, path, "max_workers", d.max_workers, minimum=1),
-        stagger_seconds=c.number(m, path, "stagger_seconds", d.stagger_seconds, minimum=0),
-        backoff_base=c.number(m, path, "backoff_base", d.backoff_base, minimum=0),
-        max_retries=c.integer(m, path, "max_retries", d.max_retries, minimum=0),
+        max_workers=c.integer(m, path, "max_workers", d.max_workers, minimum=1,
+                              maximum=MAX_WORKERS),
+        stagger_seconds=c.number(m, path, "stagger_seconds", d.stagger_seconds, minimum=0,
+                                  maximum=DAY),
+        backoff_base=c.number(m, path, "backoff_base", d.backoff_base, minimum=0, maximum=DAY),
+        max_retries=c.integer(m, path, "max_retries", d.max_retries, minimum=0, maximum=1000),
         auto_reassign=c.boolean(m, path, "auto_reassign", d.auto_reassign),
         stale_threshold=c.integer(m, path, "stale_threshold", d.stale_threshold, minimum=1),
-        max_connections=c.integer(m, path, "max_connections", d.max_connections, minimum=1),
+        max_connections=c.integer(m, path, "max_connections", d.max_connections, minimum=1,
+                                  maximum=MAX_WORKERS),
     )
 
 
@@ -122,6 +125,7 @@ def build_smoke_tests(c: Checker, raw: Any) -> SmokeTests:
     return SmokeTests(
         auto_queue=c.boolean(m, path, "auto_queue", d.auto_queue),
         default_command=c.string(m, path, "default_command"),
-        timeout_seconds=c.number(m, path, "timeout_seconds", d.timeout_seconds, positive=True),
+        timeout_seconds=c.number(m, path, "timeout_seconds", d.timeout_seconds, positive=True,
+                                 maximum=MAX_SECONDS),
         capability_rules=tuple(rules),
     )

@@ -8,6 +8,7 @@ asyncssh reports as the same HostKeyNotVerifiable. Matching follows asyncssh's o
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,16 +37,28 @@ def _ssh_config_known_hosts(machine: Machine) -> str | None:
     """The first UserKnownHostsFile of ~/.ssh/config for the machine's host (asyncssh's parser,
     the same one its connect uses); None when there is none, `none`, or the file is unreadable.
     """
+    path = Path("~", ".ssh", "config").expanduser()
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _configured_file(str(path), (st.st_mtime_ns, st.st_size, st.st_ino), machine.host,
+                            machine.user, machine.port)
+
+
+@functools.lru_cache(maxsize=256)
+def _configured_file(path: str, stamp: tuple[int, int, int], host: str, user: str | None,
+                     port: int | None) -> str | None:
+    """Parsed once per host and version of the file (`stamp`), however many connections."""
     import getpass
 
     from asyncssh.config import SSHClientConfig
 
-    path = Path("~", ".ssh", "config").expanduser()
     if not os.access(path, os.R_OK):
         return None
     try:
-        config = SSHClientConfig.load(None, [path], False, False, False, getpass.getuser(),
-                                      machine.user or (), machine.host, machine.port or ())
+        config = SSHClientConfig.load(None, [Path(path)], False, False, False, getpass.getuser(),
+                                      user or (), host, port or ())
     except Exception:  # a config asyncssh rejects: its connect reports it, with the line
         return None
     files = config.get("UserKnownHostsFile") or []
