@@ -80,3 +80,37 @@ async def test_pushing_a_live_run_again_is_refused(local_machine, contexts):
     with pytest.raises(Refused) as info:
         await push_again(ctx, a.id)
     assert "it pushes its branch when it ends" in info.value.message
+
+
+def test_cli_push_again_as_json(tmp_path, world, capsys):
+    import json
+
+    from coordssh.board.store import Board
+    from coordssh.cli.main import main
+    from tests.support.dispatch import FAKE_CLAUDE, finished, reap, wait_for
+
+    config = tmp_path / "coordinator.yml"
+    config.write_text(
+        "repos:\n  - name: demo\nmachines:\n  - name: box\n    connection: local\n"
+        f"    claude_command: {FAKE_CLAUDE}\n"
+        f"    worktree_root: {tmp_path / 'wt'}\n    run_root: {tmp_path / 'runs'}\n"
+        f"    repo_paths:\n      demo: {world.clone}\n")
+    hook = world.origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'no push for you' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    try:
+        assert main(["assign", "box", "demo", "5", "--title", "Push me", "--json",
+                     "--config", str(config)]) == 0
+        run = json.loads(capsys.readouterr().out)
+        wait_for(lambda: finished(run["run_dir"]))
+        assert main(["status", "--json", "--config", str(config)]) == 0
+        [row] = json.loads(capsys.readouterr().out)["assignments"]
+        assert row["status"] == "push_failed" and "remote: no push for you" in row["reason"]
+        assert main(["push", run["id"], "--config", str(config)]) == 1   # not fixed yet
+        assert "push_failed" in capsys.readouterr().out
+        hook.unlink()
+        assert main(["push", run["id"], "--json", "--config", str(config)]) == 0
+        row = json.loads(capsys.readouterr().out)
+        assert row["status"] == "done" and row["pushed_sha"] == world.heads()[run["branch"]]
+    finally:
+        reap(Board.open(tmp_path / ".coordssh"))

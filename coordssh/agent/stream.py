@@ -156,6 +156,8 @@ class StreamState:
     # --- persistence ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.PERSISTED}
+        if self.result is not None:   # no tool result can follow: the calls need no names now
+            data["tool_calls"] = {}
         data["last_event_summary"] = self.last_event_summary
         return data
 

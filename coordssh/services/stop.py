@@ -1,8 +1,10 @@
 """`coordssh stop`: record `cancelled`, end the run's process groups, reconcile the row.
 
-The worktree and the branch stay as they are (the wrapper's trap may still push a rescue
-commit when its TERM arrives); only the processes end. Timings: config.runs.stop_grace_s
-between INT, TERM and KILL.
+The work is kept under either launcher: once claude has ended, the wrapper commits a dirty
+worktree ("coordssh rescue: ...") and pushes the branch (its trap under tmux, its normal end under
+nohup), and the row's reason says what was pushed. Timings: config.runs.stop_grace_s between INT,
+TERM and KILL; KILL waits longer while only the wrapper's post-run steps remain
+(remote/signals.py).
 """
 
 from __future__ import annotations
