@@ -90,14 +90,17 @@ async def observe(ctx: Context, machines: Iterable[str] | None = None) -> Observ
                      ctx.board.list() if wrote else rows)
 
 
-async def observe_machine(ctx: Context, machine: Machine, transport: Transport) -> MachineObservation:
-    """Reconcile one machine over an open transport and write its changes (for capacity checks)."""
+async def observe_machine(ctx: Context, machine: Machine, transport: Transport, *,
+                          write: bool = True) -> MachineObservation:
+    """Reconcile one machine over an open transport and write its changes (for capacity checks;
+    `write=False`: only report, for a dry run)."""
     rows = ctx.board.list(machine=machine.name, live_only=True)
     try:
         observation = await _observe(ctx, machine, transport, rows)
     except TransportError as err:
         observation = _unreachable(ctx, machine, rows, err)
-    write_changes(ctx, (observation,))
+    if write:
+        write_changes(ctx, (observation,))
     return observation
 
 
