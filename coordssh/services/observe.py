@@ -32,6 +32,7 @@ from coordssh.errors import TransportError
 from coordssh.remote.hygiene import Chore
 from coordssh.remote.probe import CHUNK_CAP, ProbeReport, RunFacts, probe
 from coordssh.remote.tmux import session_name
+from coordssh.services.judge import judge, pane_left, stderr_text
 
 if TYPE_CHECKING:  # the stream parser and the classifier are imported where a run needs them
     from coordssh.agent.outcome import Outcome
@@ -40,7 +41,6 @@ if TYPE_CHECKING:  # the stream parser and the classifier are imported where a r
     from coordssh.services.context import Context
     from coordssh.transport.base import Transport
 
-START_GRACE_S = 120.0    # a run with no pid file yet is still starting for this long
 MAX_ROUNDS = 8           # probe rounds per observation when chunks are capped
 MAX_CAP = 256 * 1024 * 1024
 STDERR_KEEP = 2000
@@ -143,13 +143,13 @@ async def _observe(ctx: Context, machine: Machine, transport: Transport,
     updated, chores = [], []
     for row in rows:
         fact = facts.get(row.id) or RunFacts(id=row.id, missing=True)
-        outcome, chore = _judge(ctx, row, fact, states[row.id], report.now)
+        outcome, chore = judge(ctx, row, fact, states[row.id], report.now)
         fields = _row_fields(ctx, row, fact, states[row.id], outcome, report.now)
         changes[row.id] = _diff(row, fields)
         updated.append(row.evolve(**fields))
         if chore:
             chores.append(Chore(row.id, row.run_dir, chore))
-        if _pane_left(row, fact, outcome):
+        if pane_left(row, fact, outcome):
             chores.append(Chore(row.id, row.run_dir, "reap", session_name(row.id)))
     running = sum(1 for row in updated if row.live)
     return MachineObservation(machine.name, True, machine.max_workers, running=running,
@@ -193,66 +193,6 @@ async def _probe_all(ctx: Context, transport: Transport, machine: Machine, rows:
     return report, merged, adopted
 
 
-def _judge(ctx: Context, row: Assignment, fact: RunFacts, state: StreamState,
-           now: float) -> tuple[Outcome, str]:
-    """The run's outcome, and the chore it needs (remote/hygiene.py KINDS, "" for none).
-    Pure: a run that lingers or overran is reported, never ended here (housekeeping does)."""
-    from coordssh.agent.outcome import Outcome, classify
-
-    runs = ctx.config.runs
-    if fact.missing or (fact.pid is None and not fact.finished):
-        return _not_started(ctx, row, fact), ""
-    if fact.alive and not fact.finished:
-        if state.has_result and fact.mtime is not None and now - fact.mtime > runs.result_grace_s:
-            result = classify(state, exit_code=None, alive=False, now=now,
-                              pushed_sha=fact.pushed_sha or "")
-            return Outcome(m.RUNNING, f"{result.status} ({result.reason}); process still "
-                                      f"lingering {now - fact.mtime:.0f}s after its result"), "linger"
-        if fact.started_at is not None and now - fact.started_at > runs.max_runtime_s:
-            return Outcome(m.RUNNING, f"past max runtime ({runs.max_runtime_s:g}s); the process "
-                                      "still runs"), "overdue"
-        return _running(state, fact), ""
-    state.finish()
-    return classify(state, exit_code=_exit_code(fact), stderr_tail=_stderr(fact), alive=False,
-                    cancelled=fact.cancelled is not None, pushed_sha=fact.pushed_sha or "",
-                    timed_out=fact.timed_out, now=now), "orphans" if fact.group_alive else ""
-
-
-def _pane_left(row: Assignment, fact: RunFacts, outcome: Outcome) -> bool:
-    """A tmux run that ended without the probe reaping its pane (no finished_at: killed, or
-    it never started): housekeeping captures and ends it."""
-    return (row.launcher == "tmux" and outcome.status in m.TERMINAL_STATUSES
-            and not fact.pane_reaped)
-
-
-def _not_started(ctx: Context, row: Assignment, fact: RunFacts) -> Outcome:
-    from coordssh.agent.outcome import Outcome
-
-    young = (ctx.clock() - (row.created_at or 0)) < START_GRACE_S
-    if young and row.status in (m.STARTING, m.UNKNOWN):
-        return Outcome(m.STARTING, "launching")
-    what = "its run directory is gone" if fact.missing else "it never wrote its pid"
-    return Outcome(m.CRASHED, f"the run did not start: {what}")
-
-
-def _running(state: StreamState, fact: RunFacts) -> Outcome:
-    from coordssh.agent.outcome import Outcome
-
-    if fact.cancelled is not None:
-        return Outcome(m.RUNNING, "stop requested; the process still runs")
-    if state.has_result:
-        return Outcome(m.RUNNING, "result written; finishing")
-    return Outcome(m.RUNNING, state.last_status)
-
-
-def _exit_code(fact: RunFacts) -> int | None:
-    return fact.claude_exit if fact.claude_exit is not None else fact.exit_code
-
-
-def _stderr(fact: RunFacts) -> str:
-    return fact.stderr_tail.decode("utf-8", "replace")
-
-
 # --- rows ---------------------------------------------------------------------------------------
 def _state_of(row: Assignment) -> StreamState:
     from coordssh.agent.stream import StreamState
@@ -270,7 +210,7 @@ def _row_fields(ctx: Context, row: Assignment, fact: RunFacts, state: StreamStat
     finished = (fact.finished_at or now or ctx.clock()) if terminal else None
     extra = {**row.extra, "stream": state.to_dict()}
     if terminal and fact.stderr_tail:
-        extra["stderr_tail"] = _stderr(fact)[-STDERR_KEEP:]
+        extra["stderr_tail"] = stderr_text(fact)[-STDERR_KEEP:]
     return {
         "status": outcome.status, "reason": outcome.reason, "offset": state.bytes_consumed,
         "session_id": state.session_id or row.session_id, "model": state.model or row.model,
