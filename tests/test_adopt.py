@@ -49,6 +49,11 @@ async def test_an_emptied_board_finds_running_work_and_keeps_capacity(machine, c
         ctx.board.path.write_text(emptied)
         assert ctx.board.list() == []
 
+        with pytest.raises(Refused) as refused:    # a dry run sees them and writes nothing
+            await assign(ctx, AssignRequest(machine=machine.name, repo="demo", issue=3,
+                                            title="Plan", dry_run=True))
+        assert "at capacity (2/2" in refused.value.message and ctx.board.list() == []
+
         with pytest.raises(Refused) as refused:    # the capacity check itself finds them
             await start(ctx, machine, 3)
         assert "at capacity (2/2" in refused.value.message

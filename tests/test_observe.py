@@ -11,6 +11,7 @@ import pytest
 
 from coordssh.config.schema import Runs
 from coordssh.domain import models as m
+from coordssh.services.housekeeping import act_on
 from coordssh.services.observe import observe, observe_machine
 from tests.support.envelopes import envelopes  # noqa: F401 (a fixture)
 from tests.support.envelopes import Envelopes, fixture, make_context, put, until
@@ -80,16 +81,24 @@ async def test_stuck_and_max_turns_from_finished_envelopes(tmp_path, machine, en
     assert limited.status == m.USAGE_LIMITED and limited.resets_at == 1784037600
 
 
-async def test_a_run_lingering_after_its_result_is_ended(tmp_path, machine, envelopes):
+async def test_a_run_lingering_after_its_result_is_reported_then_ended_by_housekeeping(
+        tmp_path, machine, envelopes):
     ctx = make_context(tmp_path, machine, runs=Runs(result_grace_s=5, stop_grace_s=2))
     run = envelopes.make("lg1", stream=SUCCESS, files={"pushed_sha": "cafe123\n"})
     old = time.time() - 60
     os.utime(run.dir / "stream.jsonl", (old, old))
     put(ctx, machine, "lg1")
+    seen = await observe(ctx)
+    row = ctx.board.get("lg1")          # reads observe, they do not act
+    assert row.status == m.RUNNING and "process still lingering" in row.reason
+    assert row.reason.startswith("done (pushed cafe123)") and run.alive()
+    assert [c.kind for c in seen.machine(machine.name).chores] == ["linger"]
+
+    assert "ended" in (await act_on(ctx, seen))["lg1"]
+    await until(lambda: not run.alive(), what="the process group to end")
     await observe(ctx)
     row = ctx.board.get("lg1")
-    assert row.status == m.DONE and row.extra.get("ended_by_coordssh")
-    await until(lambda: not run.alive(), what="the process group to end")
+    assert row.status == m.DONE and row.extra.get("ended_by_coordssh") == "linger"
 
 
 async def test_a_fresh_result_gets_its_grace(tmp_path, machine, envelopes):
@@ -102,14 +111,21 @@ async def test_a_fresh_result_gets_its_grace(tmp_path, machine, envelopes):
     assert run.alive()
 
 
-async def test_past_max_runtime_the_run_is_ended_and_failed(tmp_path, machine, envelopes):
+async def test_past_max_runtime_the_run_is_reported_then_ended_and_failed(tmp_path, machine,
+                                                                          envelopes):
     ctx = make_context(tmp_path, machine, runs=Runs(max_runtime_s=60, stop_grace_s=2))
     run = envelopes.make("to1", stream=SUCCESS[:300], started_at=time.time() - 3600)
     put(ctx, machine, "to1")
+    seen = await observe(ctx)
+    row = ctx.board.get("to1")
+    assert row.status == m.RUNNING and "past max runtime (60s)" in row.reason and run.alive()
+
+    await act_on(ctx, seen)
+    await until(lambda: not run.alive(), what="the process group to end")
     await observe(ctx)
     row = ctx.board.get("to1")
-    assert row.status == m.FAILED and "exceeded max runtime" in row.reason
-    await until(lambda: not run.alive(), what="the process group to end")
+    assert row.status == m.FAILED and "exceeded max_runtime" in row.reason
+    assert (run.dir / "timed_out").exists()
 
 
 async def test_a_run_without_pid_is_starting_then_crashed(tmp_path, machine, envelopes):

@@ -15,6 +15,7 @@ from coordssh.domain import models as m
 from coordssh.remote.tmux import reap_panes, session_name
 from coordssh.services.assign import AssignRequest, assign
 from coordssh.services.attach import attach_plan
+from coordssh.services.housekeeping import act_on
 from coordssh.services.observe import observe
 from tests.support.dispatch import contexts, world  # noqa: F401 (fixtures)
 from tests.support.dispatch import finished, wait_for
@@ -71,6 +72,8 @@ async def test_a_killed_tmux_run_is_reaped_too(machine, contexts):
 
     [row] = [r for r in observed.assignments if r.id == a.id]
     assert row.status == m.CRASHED and not finished(a.run_dir)
+    assert has_session(a.id)                    # reads observe; the act step reaps
+    assert "reaped" in (await act_on(ctx, observed))[a.id]
     assert not has_session(a.id) and (run_dir / "pane.log").is_file()
 
 

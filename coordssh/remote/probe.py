@@ -3,12 +3,17 @@
 One exec over one connection, O(1) processes per host plus one `stat` (and, when there are new
 bytes, one `tail | head`) per run. The output is framed and binary-safe, never JSON-escaped in sh:
 
-    run id=ID pid=123 alive=1 group=1 started_at=... size=N mtime=M offset=O len=L errlen=K pushlen=P found=F metalen=M
+    run id=ID pid=123 alive=1 group=1 started_at=... size=N mtime=M offset=O len=L errlen=K pushlen=P found=F metalen=J
     <L bytes of stream.jsonl from O><K bytes: the tail of stderr.log><P bytes: push.log's tail>
-    <M bytes, only for a run dir found by the scan: its path, a newline, its meta.json>
+    <J bytes, only for a run dir found by the scan: its path, a newline, its meta.json>
     (a newline)
     ...
     end now=EPOCH runs=COUNT
+
+With `scan` (every observation), the same exec also reports each run dir it was not asked about
+that has a meta.json, no finished_at and a live wrapper (`found=1`, stream from byte 0, and as
+meta the run dir's absolute path, a newline, meta.json): the runs a lost board does not know
+(services/adopt.py). Dot-dirs (the doctor's `.doctor-*`) are never scanned.
 
 A finished tmux run (`finished_at` and `tmux_session` present) has its pane captured and its
 session ended right here (remote/tmux.py), reported as `pane=1`: the one write the probe does.
@@ -99,13 +104,17 @@ probe_run() {
     pushlen=$(wc -c < push.log); pushlen=${pushlen##* }
     [ "$pushlen" -gt "$pushcap" ] && pushlen=$pushcap
   fi
-  metalen=0; [ "$found" = 1 ] && metalen=$(( $(printf '%s\n' "$d" | wc -c) + $(wc -c < meta.json) ))
+  meta=; metalen=0
+  if [ "$found" = 1 ]; then
+    meta=$(printf '%s\n' "$d"; head -c 65536 meta.json 2>/dev/null)
+    metalen=$(( $(printf '%s' "$meta" | wc -c) ))
+  fi
   printf '%s alive=%s group=%s pane=%s size=%s mtime=%s offset=%s len=%s errlen=%s pushlen=%s found=%s metalen=%s\n' \
     "$h" "$alive" "$group" "$pane" "$size" "$mtime" "$off" "$len" "$errlen" "$pushlen" "$found" "$metalen"
   [ "$len" -gt 0 ] && tail -c +$((off + 1)) stream.jsonl | head -c "$len"
   [ "$errlen" -gt 0 ] && tail -c "$errlen" stderr.log
   [ "$pushlen" -gt 0 ] && tail -c "$pushlen" push.log
-  [ "$metalen" -gt 0 ] && { printf '%s\n' "$d"; cat meta.json; }
+  [ "$metalen" -gt 0 ] && printf '%s' "$meta"
   printf '\n'
 }
 # Run dirs the caller did not name (the board does not know them) whose wrapper is alive: the

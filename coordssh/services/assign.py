@@ -108,24 +108,25 @@ async def _live_holders(ctx: Context, repo: str, issue: int, *, reconcile: bool)
     command has observed yet must not block (phantom rows, LESSONS 4). A dry run only reads."""
     holders = claims.board_holders(ctx.board.list(live_only=True), repo, issue)
     if holders and reconcile:
+        from coordssh.services.housekeeping import act_on
         from coordssh.services.observe import observe
 
-        await observe(ctx, sorted({row.machine for row in holders
-                                   if row.machine in ctx.config.machines}))
+        await act_on(ctx, await observe(ctx, sorted({row.machine for row in holders
+                                                     if row.machine in ctx.config.machines})))
         holders = claims.board_holders(ctx.board.list(live_only=True), repo, issue)
     return holders
 
 
 async def _check_capacity(ctx: Context, machine: Machine, transport: Transport,
                           *, dry_run: bool) -> str:
-    """Live runs reconciled from the machine (observe); a dry run counts the board (no writes)."""
-    if dry_run:
-        live = [row.id for row in ctx.board.list(machine=machine.name, live_only=True)]
-        claims.ensure_capacity(machine, live)
-        return f"capacity: {len(live)}/{machine.max_workers} live on the board (not re-probed)"
+    """Live runs reconciled from the machine (observe), runs the board did not know included;
+    a dry run only reports (nothing written, nothing ended)."""
+    from coordssh.services.housekeeping import act_on_machine
     from coordssh.services.observe import observe_machine
 
-    seen = await observe_machine(ctx, machine, transport)
+    seen = await observe_machine(ctx, machine, transport, write=not dry_run)
+    if not dry_run:
+        await act_on_machine(ctx, transport, seen)     # their ends free the slots for next time
     live = [row.id for row in seen.assignments if row.live]
     claims.ensure_capacity(machine, live)
     return f"capacity: {len(live)}/{machine.max_workers} running"

@@ -32,9 +32,10 @@ def ensure_unclaimed(repo: str, issue: int, holders: Sequence[Assignment],
     held = [f"assignment {row.id} on {row.machine} ({row.status}, branch {row.branch})"
             for row in holders]
     held += [f"branch {b.name} on origin ({_merge_note(b)})" for b in branches]
+    merge = ", merge or delete the branch" if branches else ""
     raise Refused(
         f"{repo}#{issue} is already claimed by " + "; ".join(held),
-        hint="wait for that work, `coordssh stop` it, merge or delete the branch, or pass "
+        hint=f"wait for that work (`coordssh wait ID`), `coordssh stop` it{merge}, or pass "
              "--force to assign it anyway")
 
 

@@ -5,12 +5,16 @@ machines at once; the new bytes of each live run's stream are folded into the St
 on its row (`extra["stream"]`, with `offset` = bytes folded so far), the run is classified, and
 every change is written in ONE board transaction.
 
-Rules (LESSONS 1-5): an unreachable machine leaves its live runs `unknown` (never terminal,
-never idle) until it answers again; "SSH fine, process gone, no result" is `crashed`; a result
-line followed by a process that lingers past `result_grace_s` (measured from the stream's mtime
-on the worker's clock) gets its process group ended and keeps the result's outcome; a run past
-`max_runtime_s` is ended and `failed`. A tmux run that ends has its pane captured to
-`pane.log` and its session ended (remote/tmux.py: in the probe, or one exec for the rest).
+Reads observe, they do not act. Rules (LESSONS 1-5): an unreachable machine leaves its live
+runs `unknown` (never terminal, never idle) until it answers again; "SSH fine, process gone, no
+result" is `crashed`; a result line followed by a process that lingers past `result_grace_s`
+(measured from the stream's mtime on the worker's clock) stays `running` with its result's
+outcome and "process still lingering" in the reason; a run past `max_runtime_s` stays `running`
+with that said. Each such run, a wrapper gone with processes left in its groups, and a tmux
+run that ended without the probe capturing its pane, is a chore on the observation
+(`MachineObservation.chores`) for `services/housekeeping.act_on`, which `stop`, `assign` (and
+the driver) call: one exec per machine. The probe itself captures the pane of a tmux run whose
+envelope is complete (`finished_at`) and ends its dead session (remote/tmux.py).
 The same probe lists live run dirs the board does not know (a lost or emptied board): they are
 adopted from their meta.json (services/adopt.py) and reconciled like any run, so `status` shows
 them and capacity counts them. Every observation therefore probes, even with no live rows.
@@ -18,17 +22,17 @@ them and capacity counts them. Every observation therefore probes, even with no 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
-from coordssh.errors import CoordError, TransportError
+from coordssh.errors import TransportError
+from coordssh.remote.hygiene import Chore
 from coordssh.remote.probe import CHUNK_CAP, ProbeReport, RunFacts, probe
-from coordssh.remote.signals import end_group
-from coordssh.remote.tmux import reap_panes, session_name
+from coordssh.remote.tmux import session_name
+from coordssh.services.judge import judge, pane_left, stderr_text
 
 if TYPE_CHECKING:  # the stream parser and the classifier are imported where a run needs them
     from coordssh.agent.outcome import Outcome
@@ -37,9 +41,6 @@ if TYPE_CHECKING:  # the stream parser and the classifier are imported where a r
     from coordssh.services.context import Context
     from coordssh.transport.base import Transport
 
-log = logging.getLogger(__name__)
-
-START_GRACE_S = 120.0    # a run with no pid file yet is still starting for this long
 MAX_ROUNDS = 8           # probe rounds per observation when chunks are capped
 MAX_CAP = 256 * 1024 * 1024
 STDERR_KEEP = 2000
@@ -57,6 +58,7 @@ class MachineObservation:
     bases: dict[str, int] = field(default_factory=dict)   # each row's offset when it was read
     worker_now: float | None = None
     adopted: tuple[Assignment, ...] = ()    # found on the machine, unknown to the board (as built)
+    chores: tuple[Chore, ...] = ()          # what housekeeping.act_on should do here (observe never acts)
 
 
 @dataclass(frozen=True)
@@ -88,14 +90,17 @@ async def observe(ctx: Context, machines: Iterable[str] | None = None) -> Observ
                      ctx.board.list() if wrote else rows)
 
 
-async def observe_machine(ctx: Context, machine: Machine, transport: Transport) -> MachineObservation:
-    """Reconcile one machine over an open transport and write its changes (for capacity checks)."""
+async def observe_machine(ctx: Context, machine: Machine, transport: Transport, *,
+                          write: bool = True) -> MachineObservation:
+    """Reconcile one machine over an open transport and write its changes (for capacity checks;
+    `write=False`: only report, for a dry run)."""
     rows = ctx.board.list(machine=machine.name, live_only=True)
     try:
         observation = await _observe(ctx, machine, transport, rows)
     except TransportError as err:
         observation = _unreachable(ctx, machine, rows, err)
-    write_changes(ctx, (observation,))
+    if write:
+        write_changes(ctx, (observation,))
     return observation
 
 
@@ -135,20 +140,22 @@ async def _observe(ctx: Context, machine: Machine, transport: Transport,
     bases = {row.id: row.offset for row in (*rows, *adopted)}
     rows = [*rows, *adopted]
     changes: dict[str, dict[str, Any]] = {}
-    updated, panes = [], []
+    updated, chores = [], []
     for row in rows:
         fact = facts.get(row.id) or RunFacts(id=row.id, missing=True)
-        outcome, ended = await _judge(ctx, transport, row, fact, states[row.id], report.now)
-        fields = _row_fields(ctx, row, fact, states[row.id], outcome, report.now, ended)
+        outcome, chore = judge(ctx, row, fact, states[row.id], report.now)
+        fields = _row_fields(ctx, row, fact, states[row.id], outcome, report.now)
         changes[row.id] = _diff(row, fields)
         updated.append(row.evolve(**fields))
-        if _pane_left(row, fact, outcome):
-            panes.append((row.run_dir, session_name(row.id)))
-    await _reap(transport, panes)
+        if chore:
+            chores.append(Chore(row.id, row.run_dir, chore))
+        if pane_left(row, fact, outcome):
+            chores.append(Chore(row.id, row.run_dir, "reap", session_name(row.id)))
     running = sum(1 for row in updated if row.live)
     return MachineObservation(machine.name, True, machine.max_workers, running=running,
                               assignments=tuple(updated), changes=changes, bases=bases,
-                              worker_now=report.now, adopted=tuple(adopted))
+                              worker_now=report.now, adopted=tuple(adopted),
+                              chores=tuple(chores))
 
 
 async def _probe_all(ctx: Context, transport: Transport, machine: Machine, rows: list[Assignment],
@@ -186,78 +193,6 @@ async def _probe_all(ctx: Context, transport: Transport, machine: Machine, rows:
     return report, merged, adopted
 
 
-async def _judge(ctx: Context, transport: Transport, row: Assignment, fact: RunFacts,
-                 state: StreamState, now: float) -> tuple[Outcome, bool]:
-    """The run's outcome; True when we ended its process group to get there."""
-    from coordssh.agent.outcome import Outcome, Push, classify
-
-    runs = ctx.config.runs
-    if fact.missing or (fact.pid is None and not fact.finished):
-        return _not_started(ctx, row, fact), False
-    ended = False
-    if fact.alive and not fact.finished:
-        lingering = (state.has_result and fact.mtime is not None
-                     and now - fact.mtime > runs.result_grace_s)
-        overdue = fact.started_at is not None and now - fact.started_at > runs.max_runtime_s
-        if not (lingering or overdue):
-            return _running(state, fact), False
-        await end_group(transport, row.run_dir, grace=runs.stop_grace_s)
-        if overdue and not state.has_result:
-            return Outcome(m.FAILED, f"exceeded max runtime ({runs.max_runtime_s:g}s)"), True
-        ended = True
-    elif fact.group_alive:  # the wrapper is gone but children linger (an MCP server, ...)
-        await end_group(transport, row.run_dir, grace=runs.stop_grace_s)
-    state.finish()
-    push = Push(fact.pushed_sha or "", fact.push_failed is not None,
-                fact.push_log.decode("utf-8", "replace"))
-    return classify(state, exit_code=_exit_code(fact), stderr_tail=_stderr(fact), alive=False,
-                    cancelled=fact.cancelled is not None, timed_out=fact.timed_out, now=now,
-                    auth_failed=fact.auth_failed is not None, push=push, row=row), ended
-
-
-def _pane_left(row: Assignment, fact: RunFacts, outcome: Outcome) -> bool:
-    """A tmux run that ended without the probe reaping its pane (no finished_at: killed, or
-    it never started). Its groups are gone by now (_judge), so ending the session cuts nothing."""
-    return (row.launcher == "tmux" and outcome.status in m.TERMINAL_STATUSES
-            and not fact.pane_reaped)
-
-
-async def _reap(transport: Transport, panes: list[tuple[str, str]]) -> None:
-    """One exec for every such run of the machine; a failure only leaves a dead pane behind."""
-    try:
-        await reap_panes(transport, panes)
-    except CoordError as err:
-        log.warning("on %s: could not end finished tmux sessions: %s", transport.name, err)
-
-
-def _not_started(ctx: Context, row: Assignment, fact: RunFacts) -> Outcome:
-    from coordssh.agent.outcome import Outcome
-
-    young = (ctx.clock() - (row.created_at or 0)) < START_GRACE_S
-    if young and row.status in (m.STARTING, m.UNKNOWN):
-        return Outcome(m.STARTING, "launching")
-    what = "its run directory is gone" if fact.missing else "it never wrote its pid"
-    return Outcome(m.CRASHED, f"the run did not start: {what}")
-
-
-def _running(state: StreamState, fact: RunFacts) -> Outcome:
-    from coordssh.agent.outcome import Outcome
-
-    if fact.cancelled is not None:
-        return Outcome(m.RUNNING, "stop requested; the process still runs")
-    if state.has_result:
-        return Outcome(m.RUNNING, "result written; finishing")
-    return Outcome(m.RUNNING, state.last_status)
-
-
-def _exit_code(fact: RunFacts) -> int | None:
-    return fact.claude_exit if fact.claude_exit is not None else fact.exit_code
-
-
-def _stderr(fact: RunFacts) -> str:
-    return fact.stderr_tail.decode("utf-8", "replace")
-
-
 # --- rows ---------------------------------------------------------------------------------------
 def _state_of(row: Assignment) -> StreamState:
     from coordssh.agent.stream import StreamState
@@ -269,15 +204,13 @@ def _state_of(row: Assignment) -> StreamState:
 
 
 def _row_fields(ctx: Context, row: Assignment, fact: RunFacts, state: StreamState,
-                outcome: Outcome, now: float, ended: bool) -> dict[str, Any]:
+                outcome: Outcome, now: float) -> dict[str, Any]:
     terminal = outcome.status in m.TERMINAL_STATUSES
     started = fact.started_at if fact.started_at is not None else row.started_at
     finished = (fact.finished_at or now or ctx.clock()) if terminal else None
     extra = {**row.extra, "stream": state.to_dict()}
     if terminal and fact.stderr_tail:
-        extra["stderr_tail"] = _stderr(fact)[-STDERR_KEEP:]
-    if ended:
-        extra["ended_by_coordssh"] = True
+        extra["stderr_tail"] = stderr_text(fact)[-STDERR_KEEP:]
     return {
         "status": outcome.status, "reason": outcome.reason, "offset": state.bytes_consumed,
         "session_id": state.session_id or row.session_id, "model": state.model or row.model,

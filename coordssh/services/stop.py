@@ -16,6 +16,7 @@ from coordssh.domain.models import Assignment
 from coordssh.errors import CoordError
 from coordssh.remote.signals import SignalOutcome, stop_run
 from coordssh.services.context import Context
+from coordssh.services.housekeeping import act_on_machine
 from coordssh.services.observe import observe_machine
 
 
@@ -42,7 +43,7 @@ async def stop(ctx: Context, id_or_prefix: str) -> StopResult:
             raise CoordError(
                 f"run {row.id} on {machine.name} survived SIGKILL",
                 hint=f"its processes may belong to another user; check the pid in {row.run_dir}")
-        await observe_machine(ctx, machine, transport)
+        await act_on_machine(ctx, transport, await observe_machine(ctx, machine, transport))
     final = ctx.board.get(row.id) or row
     if final.live and outcome.state in ("nopid", "missing"):  # stopped before it started
         final = final.evolve(status=m.CANCELLED, reason="cancelled before the run started",

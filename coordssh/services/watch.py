@@ -26,7 +26,8 @@ from coordssh.errors import CoordError, RunFailed, TransportError, Unreachable, 
 from coordssh.remote.follow import LogFollower, read_from
 from coordssh.remote.probe import RunFacts, probe
 from coordssh.services.context import Context
-from coordssh.services.observe import START_GRACE_S, observe_machine
+from coordssh.services.judge import START_GRACE_S
+from coordssh.services.observe import observe_machine
 from coordssh.transport.base import Transport
 
 POLL_S = 2.0             # facts-only probe while the run is going
