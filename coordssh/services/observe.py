@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
-from coordssh.errors import CoordError, TransportError
+from coordssh.errors import CoordError, RemoteError, TransportError
 from coordssh.remote.probe import CHUNK_CAP, ProbeReport, RunFacts, probe
 from coordssh.remote.signals import end_group
 from coordssh.remote.tmux import reap_panes, session_name
@@ -76,8 +76,8 @@ async def observe(ctx: Context, machines: Iterable[str] | None = None) -> Observ
 
     results = await ctx.connector.fan_out(chosen, one)
     observations = tuple(
-        _unreachable(ctx, machine, live.get(machine.name, []), result)
-        if isinstance(result, TransportError) else result
+        _not_observed(ctx, machine, live.get(machine.name, []), result)
+        if isinstance(result, RemoteError) else result
         for machine, result in ((mc, results[mc.name]) for mc in chosen))
     wrote = write_changes(ctx, observations)
     return _assemble(None if machines is None else chosen, observations,
@@ -89,8 +89,8 @@ async def observe_machine(ctx: Context, machine: Machine, transport: Transport) 
     rows = ctx.board.list(machine=machine.name, live_only=True)
     try:
         observation = await _observe(ctx, machine, transport, rows)
-    except TransportError as err:
-        observation = _unreachable(ctx, machine, rows, err)
+    except RemoteError as err:
+        observation = _not_observed(ctx, machine, rows, err)
     write_changes(ctx, (observation,))
     return observation
 
@@ -265,6 +265,17 @@ def _row_fields(ctx: Context, row: Assignment, fact: RunFacts, state: StreamStat
         "resets_at": outcome.resets_at, "unreachable_since": None, "extra": extra,
         "updated_at": ctx.clock(),
     }
+
+
+def _not_observed(ctx: Context, machine: Machine, rows: list[Assignment],
+                  err: RemoteError) -> MachineObservation:
+    """Unreachable: its live runs become `unknown`. Reached but the probe failed (a command
+    that ran and failed): the machine is up and its rows stay as they are, with the error."""
+    if isinstance(err, TransportError):
+        return _unreachable(ctx, machine, rows, err)
+    return MachineObservation(machine.name, True, machine.max_workers, error=err.message,
+                              running=len(rows), assignments=tuple(rows),
+                              bases={row.id: row.offset for row in rows})
 
 
 def _unreachable(ctx: Context, machine: Machine, rows: list[Assignment],
