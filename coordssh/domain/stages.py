@@ -34,7 +34,7 @@ ABANDONED = "abandoned"              # PR closed unmerged, or the operator gave 
 STAGES = (NEW, IMPLEMENTING, IMPLEMENTED, TESTING, TEST_FAILED, TESTED, FIXING, PR_OPEN,
           REVIEWING, CHANGES_REQUESTED, APPROVED, MERGING, CONFLICT, MERGED, INTERRUPTED,
           PARKED, ABANDONED)
-FINAL_STAGES = frozenset({MERGED, ABANDONED})   # nothing more happens unless reopened
+FINAL_STAGES = frozenset({MERGED, ABANDONED})   # nothing more happens unless a run reopens it
 
 ROLES = ("implement", "test", "fix", "review")
 RUNNING_STAGE = {"implement": IMPLEMENTING, "test": TESTING, "fix": FIXING,
@@ -89,7 +89,8 @@ def _rows() -> dict[tuple[str, str], str]:
     t: dict[tuple[str, str], str] = {}
     # starting runs: where each role may start, and where it goes
     starts = {
-        "implement": (NEW, IMPLEMENTING, INTERRUPTED, PARKED, ABANDONED, *_IDLE_WITH_HEAD),
+        "implement": (NEW, IMPLEMENTING, INTERRUPTED, PARKED, ABANDONED, MERGED,
+                      *_IDLE_WITH_HEAD),
         "test": (INTERRUPTED, PARKED, *_IDLE_WITH_HEAD),
         "fix": (INTERRUPTED, PARKED, *_IDLE_WITH_HEAD),
         "review": (INTERRUPTED, PARKED, TESTED, PR_OPEN, APPROVED, CHANGES_REQUESTED),

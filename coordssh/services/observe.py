@@ -26,6 +26,7 @@ from coordssh.errors import CoordError, RemoteError, TransportError
 from coordssh.remote.probe import CHUNK_CAP, ProbeReport, RunFacts, probe
 from coordssh.remote.signals import end_group
 from coordssh.remote.tmux import reap_panes, session_name
+from coordssh.services.pipeline import record_end
 
 if TYPE_CHECKING:  # the stream parser and the classifier are imported where a run needs them
     from coordssh.agent.outcome import Outcome
@@ -113,7 +114,9 @@ def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> b
                 continue
             if current.terminal:
                 continue
-            tx.put(current.evolve(**fields))
+            tx.put(row := current.evolve(**fields))
+            if row.terminal:  # the work item's side, in the same write (services/pipeline.py)
+                record_end(tx, row, ctx.clock())
     return True
 
 
