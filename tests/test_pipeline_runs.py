@@ -157,3 +157,26 @@ def test_two_commands_on_one_item_at_once_one_wins(tmp_path):
     assert item.stage == s.TESTING and len(item.runs) == 2
     assert [e["kind"] for e in board.events("demo#5")] == ["run_started", "run_ended",
                                                            "run_started"]
+
+
+async def test_a_probe_that_ran_and_failed_leaves_the_machine_reachable(local_machine, contexts):
+    """A remote command that failed is not an unreachable host: the rows stay as they are."""
+    from dataclasses import replace
+
+    from coordssh.services.observe import observe_machine
+    from coordssh.transport.local import LocalTransport
+
+    class GarbledShell(LocalTransport):   # a worker whose shell prints junk before every output
+        async def run(self, command, **options):
+            result = await super().run(command, **options)
+            return replace(result, stdout=b"Welcome!\n" + result.stdout)
+
+    ctx = contexts(local_machine)
+    row = (await assign(ctx, _request("localbox", "hang"))).assignment
+    wait_for(lambda: Path(row.run_dir, "pid").exists())
+    before = ctx.board.get(row.id)
+    seen = await observe_machine(ctx, ctx.config.machine("localbox"), GarbledShell("localbox"))
+    assert seen.reachable and "garbled" in seen.error
+    after = ctx.board.get(row.id)
+    assert after.status == before.status != m.UNKNOWN and after.unreachable_since is None
+    await stop(ctx, row.id)
