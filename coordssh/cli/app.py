@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "doctor_cmd",   # doctor
     "assign_cmd",   # assign
     "run_cmds",     # status, watch, wait, log, stop, attach
+    "work_cmd",     # work
     "demo_cmd",     # demo
 )
 
