@@ -181,3 +181,10 @@ def test_round_trip_through_a_dict() -> None:
     data = item.to_dict()
     assert data["key"] == "app#7"
     assert WorkItem.from_dict(data) == item
+
+
+def test_a_run_that_ends_after_a_merge_by_hand_is_only_recorded() -> None:
+    item = transition(item_in(s.FIXING), Event("pr_merged", {"sha": HEAD}), NOW)
+    assert (item.stage, item.active_run) == (s.MERGED, "")
+    after = transition(item, Event("run_ended", {"status": "done", "sha": NEW_SHA}, "r1"), NOW)
+    assert after.stage == s.MERGED and after.head_sha == HEAD

@@ -246,6 +246,10 @@ _EFFECTS = {
     "merge_conflict": lambda item, event, key, now: {
         "conflict_files": tuple(event.get("files", ()))},
     "parked": _parked,
+    # the item is over: a run still going is no longer the one that moves it
+    "pr_merged": lambda item, event, key, now: {"active_run": ""},
+    "pr_closed": lambda item, event, key, now: {"active_run": ""},
+    "abandoned": lambda item, event, key, now: {"active_run": ""},
 }
 
 
