@@ -94,3 +94,42 @@ def test_unknown_items_and_an_empty_board(setup, capsys):
     assert code == 2 and "'demo#x' is not a work item key" in err
     code, _, err = run_cli(capsys, "work", "zzz", "--config", str(config))
     assert code == 2 and "no assignment id starts with 'zzz'" in err
+
+
+def test_a_test_verdict_by_hand_for_the_head_sha(setup, capsys):
+    config, env = setup
+    env.make("run1", stream=SUCCESS, live=False).finish(0, pushed_sha=SHA)
+    start(config, "run1", 1)
+    code, _, err = run_cli(capsys, "test", "run1", "--fail", "--config", str(config))
+    assert code == 2 and "a failed test needs --reason" in err
+    code, _, err = run_cli(capsys, "test", "run1", "--config", str(config))
+    assert code == 2 and "give one of --passed or --fail" in err
+
+    code, out, _ = run_cli(capsys, "test", "run1", "--fail", "--reason", "login 500",
+                           "--json", "--config", str(config))
+    assert code == 0
+    [item] = json.loads(out)
+    assert item["stage"] == "test_failed"
+    assert [(v["kind"], v["result"], v["sha"]) for v in item["verdicts"]] == [
+        ("test", "failed", SHA)]
+    code, out, _ = run_cli(capsys, "test", "demo#1", "--passed", "--config", str(config))
+    assert code == 0 and out.startswith("demo#1  tested  issue-1-thing @ abc1234")
+    assert "verdict   test passed at abc1234 (by hand)" in out
+    history = Board.open(load_config(str(config)).state_dir).events("demo#1")
+    assert [(e["kind"], e["data"].get("result"), e["data"].get("detail")) for e in history] == [
+        ("run_started", None, None), ("run_ended", None, None),
+        ("test_verdict", "failed", "login 500"), ("test_verdict", "passed", "")]
+
+
+def test_a_test_verdict_needs_a_pushed_sha_and_a_stage_that_allows_it(setup, capsys):
+    config, env = setup
+    env.make("run2", stream=b"", live=True)
+    start(config, "run2", 2)
+    code, _, err = run_cli(capsys, "test", "demo#2", "--passed", "--config", str(config))
+    assert code == 1 and "demo#2 has nothing pushed yet (implementing)" in err
+    board = Board.open(load_config(str(config)).state_dir)
+    with board.transaction() as tx:   # pushed by another run meanwhile, still implementing
+        pipeline.apply(tx, "demo#2", Event("head_moved", {"sha": SHA}), 1.0)
+    code, _, err = run_cli(capsys, "test", "demo#2", "--passed", "--config", str(config))
+    assert code == 1 and "demo#2 is implementing: test verdict passed is not possible now" in err
+    assert [e["kind"] for e in board.events("demo#2")] == ["run_started", "head_moved"]

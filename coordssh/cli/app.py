@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "assign_cmd",   # assign
     "run_cmds",     # status, watch, wait, log, stop, attach
     "work_cmd",     # work
+    "test_cmd",     # test
     "demo_cmd",     # demo
 )
 

@@ -38,6 +38,14 @@ def split_key(key: str) -> tuple[str, int]:
     return repo, int(issue)
 
 
+def resolve_key(board: Board, which: str) -> str:
+    """REPO#ISSUE as given, or the work item of a run id (or a prefix of one)."""
+    if "#" in which:
+        split_key(which)
+        return which
+    return board.find(which).work_key
+
+
 def apply(tx: Tx, key: str, event: Event, now: float) -> WorkItem:
     """Transition the item `key` by `event`, store it and its history. TransitionRefused."""
     item = tx.get_work(key)

@@ -57,14 +57,9 @@ def _run_json(row: Assignment) -> dict[str, Any]:
 async def work_views(ctx: Context, which: str | None = None, *,
                      history: bool = False) -> list[WorkView]:
     """Every work item (or the one named by REPO#ISSUE or a run id), observed, with its action."""
-    keys = None if which is None else [_key(ctx, which)]
+    keys = None if which is None else [pipeline.resolve_key(ctx.board, which)]
     items = _items(ctx, keys)
-    live = {row.machine for item in items if item.active_run
-            for row in [ctx.board.get(item.active_run)] if row is not None and row.live}
-    if live:
-        from coordssh.services.observe import observe
-
-        await observe(ctx, sorted(m for m in live if m in ctx.config.machines))
+    if await observe_live_runs(ctx, items):
         items = _items(ctx, keys)
     policy, now = pipeline.policy_from_config(ctx.config), ctx.clock()
     return [WorkView(item, next_action(item, policy, now), _runs(ctx, item),
@@ -72,11 +67,17 @@ async def work_views(ctx: Context, which: str | None = None, *,
             for item in items]
 
 
-def _key(ctx: Context, which: str) -> str:
-    if "#" in which:
-        pipeline.split_key(which)
-        return which
-    return ctx.board.find(which).work_key   # a run id (or a prefix of one)
+async def observe_live_runs(ctx: Context, items: list[WorkItem]) -> bool:
+    """Observe the machines of the items' live runs (one connection each); False: none."""
+    live = {row.machine for item in items if item.active_run
+            for row in [ctx.board.get(item.active_run)] if row is not None and row.live}
+    machines = sorted(name for name in live if name in ctx.config.machines)
+    if not machines:
+        return False
+    from coordssh.services.observe import observe
+
+    await observe(ctx, machines)
+    return True
 
 
 def _items(ctx: Context, keys: list[str] | None) -> list[WorkItem]:
