@@ -102,8 +102,10 @@ def test_a_test_verdict_by_hand_for_the_head_sha(setup, capsys):
     start(config, "run1", 1)
     code, _, err = run_cli(capsys, "test", "run1", "--fail", "--config", str(config))
     assert code == 2 and "a failed test needs --reason" in err
-    code, _, err = run_cli(capsys, "test", "run1", "--config", str(config))
-    assert code == 2 and "give one of --passed or --fail" in err
+    code, _, err = run_cli(capsys, "test", "run1", "--passed", "--fail", "--config", str(config))
+    assert code == 2 and "give one of --passed or --fail, not both" in err
+    code, _, err = run_cli(capsys, "test", "run1", "--config", str(config))   # run the tests
+    assert code == 1 and "repo 'demo' has no test_command" in err
 
     code, out, _ = run_cli(capsys, "test", "run1", "--fail", "--reason", "login 500",
                            "--json", "--config", str(config))

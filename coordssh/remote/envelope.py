@@ -109,7 +109,8 @@ if [ -n "$lingered" ]; then
   # the result stands: the run ended when claude wrote it, whatever the kill's status says
   if tail -n 1 "$RUN/stream.jsonl" | grep -q '"is_error":false'; then code=0; else code=1; fi
 fi
-post_run >> "$RUN/push.log" 2>&1
+# a run without a branch (a test run, remote/test_run.py) never commits or pushes
+[ -z "$BRANCH" ] || post_run >> "$RUN/push.log" 2>&1
 finish "$code"
 '''
 

@@ -189,6 +189,11 @@ async def _judge(ctx: Context, transport: Transport, row: Assignment, fact: RunF
     elif fact.group_alive:  # the wrapper is gone but children linger (an MCP server, ...)
         await end_group(transport, row.run_dir, grace=runs.stop_grace_s)
     state.finish()
+    if row.role == "test":  # a plain process: its exit code is the verdict (remote/test_run.py)
+        from coordssh.remote.test_run import outcome_of
+
+        return outcome_of(exit_code=_exit_code(fact), cancelled=fact.cancelled is not None,
+                            timed_out=fact.timed_out), ended
     return classify(state, exit_code=_exit_code(fact), stderr_tail=_stderr(fact), alive=False,
                     cancelled=fact.cancelled is not None, pushed_sha=fact.pushed_sha or "",
                     timed_out=fact.timed_out, now=now), ended

@@ -104,9 +104,8 @@ def end_event(row: Assignment) -> Event:
     if row.role == "test" and row.status in (m.DONE, m.ADVISORY, m.FAILED) and \
             row.exit_code is not None:
         result = "passed" if row.exit_code == 0 else "failed"
-        return Event("test_verdict", {**data, "result": result,
-                                      "sha": row.extra.get("test_sha", ""),
-                                      "detail": row.extra.get("output_tail", "")}, row.id)
+        return Event("test_verdict", {**data, "result": result, "sha": row.base_sha,
+                                      "detail": row.extra.get("stderr_tail", "")}, row.id)
     data.update(sha=row.pushed_sha, resets_at=row.resets_at)
     return Event("run_ended", data, row.id)
 

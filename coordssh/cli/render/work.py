@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coordssh.cli.render.assign import clean
 from coordssh.services.work_view import WorkView
+
+if TYPE_CHECKING:
+    from coordssh.services.test_run import DispatchedTest
 
 
 def print_work(views: list[WorkView], *, json_output: bool) -> None:
@@ -65,3 +68,19 @@ def _short(value: Any) -> str:
     if len(text) == 40 and all(c in "0123456789abcdef" for c in text):
         return text[:7]   # a SHA
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def print_test_run(result: DispatchedTest, *, json_output: bool) -> None:
+    """The new test run, the way `assign` prints a new run."""
+    if json_output:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+        return
+    a = result.assignment
+    started = f"pid {result.pid}" if result.pid else "starting"
+    lines = [a.id,
+             f"  test      {a.work_key} at {a.base_sha[:12]} (branch {a.branch})",
+             f"  machine   {a.machine}",
+             f"  command   {result.command}",
+             f"  run       {a.run_dir}  ({a.launcher}, {started})",
+             f"  follow    coordssh wait {a.id}   (exit 0 passed, 1 failed)"]
+    sys.stdout.write("\n".join(lines) + "\n")
