@@ -55,10 +55,11 @@ def _v0_to_v1(data: dict[str, Any], archived: Rows) -> dict[str, Any]:
 
 
 def _v1_to_v2(data: dict[str, Any], archived: Rows) -> dict[str, Any]:
-    """Work items from the assignment rows: one per repo#issue (domain.work.item_from_runs),
+    """Work items from the assignment rows: one per repo#issue (domain/work_migration.py),
     each with one `migrated` event in its history; every row gets its `work` key."""
     from coordssh.domain.stages import MIGRATED
-    from coordssh.domain.work import item_from_runs, work_key
+    from coordssh.domain.work import work_key
+    from coordssh.domain.work_migration import item_from_runs
 
     now = time.time()
     rows = data.get(ASSIGNMENTS, {})

@@ -202,7 +202,7 @@ def _run_ended(item: WorkItem, event: Event, key: str, now: float) -> dict[str, 
     changes: dict[str, Any] = {"spend_usd": item.spend_usd + float(event.get("cost_usd") or 0)}
     if key == "run_ended.stale":
         return changes
-    changes.update(active_run="", last_run=_last_run(event))
+    changes.update(active_run="", last_run=last_run_of(event))
     if event.get("sha"):
         changes["head_sha"] = event.get("sha")
     if key == "run_ended.limited":
@@ -211,7 +211,7 @@ def _run_ended(item: WorkItem, event: Event, key: str, now: float) -> dict[str, 
     return changes
 
 
-def _last_run(event: Event) -> dict[str, Any]:
+def last_run_of(event: Event) -> dict[str, Any]:
     fields = ("role", "status", "reason", "machine", "mode", "session_id")
     return {"id": event.run, **{k: event.get(k) for k in fields if event.get(k) is not None}}
 
@@ -220,7 +220,7 @@ def _verdict(item: WorkItem, event: Event, key: str, now: float) -> dict[str, An
     kind = event.kind.removesuffix("_verdict")
     changes: dict[str, Any] = {"spend_usd": item.spend_usd + float(event.get("cost_usd") or 0)}
     if event.run and event.run == item.active_run:
-        changes.update(active_run="", last_run=_last_run(event))
+        changes.update(active_run="", last_run=last_run_of(event))
     if key.endswith(".stale"):
         return changes
     verdict = Verdict(kind, event.get("result"), item.head_sha, now, event.run,
@@ -252,33 +252,3 @@ _EFFECTS = {
     "abandoned": lambda item, event, key, now: {"active_run": ""},
 }
 
-
-# --- building an item from runs recorded before work items existed (the board migration) ----
-def item_from_runs(runs: list[Mapping[str, Any]], now: float) -> WorkItem:
-    """The work item of one repo#issue from its assignment rows (dicts, any order): branch and
-    base from the first run, run ids in order, stage from the latest run's status, head from
-    the latest pushed SHA, spend summed."""
-    rows = sorted(runs, key=lambda r: (r.get("created_at") or 0.0, r.get("id", "")))
-    first, last = rows[0], rows[-1]
-    role = last.get("role") if last.get("role") in s.ROLES else "implement"
-    status = last.get("status", "")
-    item = WorkItem(
-        repo=first["repo"], issue=int(first["issue"]), branch=first.get("branch", ""),
-        base_branch=first.get("base_branch") or "main", title=first.get("title", ""),
-        head_sha=next((r["pushed_sha"] for r in reversed(rows) if r.get("pushed_sha")), ""),
-        spend_usd=sum(float(r.get("cost_usd") or 0) for r in rows),
-        runs=tuple(r["id"] for r in rows),
-        created_at=first.get("created_at") or now, updated_at=now)
-    if status in LIVE_RUN_STATUSES:
-        return replace(item, stage=s.RUNNING_STAGE[role], active_run=last["id"])
-    ended = replace(item, last_run=_last_run(Event("run_ended", {
-        "role": role, "status": status, "reason": last.get("reason", ""),
-        "machine": last.get("machine"), "session_id": last.get("session_id")}, last["id"])))
-    outcome = s.RUN_END_CLASS.get(status, "interrupted")
-    if outcome == "done" and role in ("implement", "fix"):
-        return replace(ended, stage=s.IMPLEMENTED)
-    if outcome == "limited":
-        return replace(ended, stage=s.PARKED, parked_until=last.get("resets_at"),
-                       parked_from=s.INTERRUPTED,
-                       parked_reason=f"{status}: {last.get('reason', '')}".strip())
-    return replace(ended, stage=s.INTERRUPTED)
