@@ -17,6 +17,12 @@ Machines and transports
     transport             an open Transport to `machine` (closed after the test)
 
 Tests marked `ssh` run against the real sshd; they are skipped when /usr/sbin/sshd is missing.
+
+The real claude CLI against a scripted model server (tests/support/real_claude.py)
+    claude_bin            Path of the pinned CLI (tests/claude-code.version); skip, or fail when
+                          COORDSSH_REAL_CLAUDE_REQUIRED=1
+    model_server          (script name | steps, **placeholders) -> a started ModelServer
+    claude_env            (server, **extra) -> env dict for a run (per-test HOME, base URL, key)
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from coordssh.config.schema import Machine
+from tests.support.real_claude import claude_bin, claude_env, model_server  # noqa: F401 (fixtures)
 from tests.support.sshd import SSHD, SshdServer, start_sshd
 
 SSH_ALIAS = "coordssh-test"

@@ -92,14 +92,16 @@ async def test_live_work_on_the_board_claims_the_issue_unless_forced(local_machi
     wait_for(lambda: _finished(forced.assignment))
 
 
-async def test_an_unmerged_branch_on_origin_claims_the_issue(machine, contexts, world):
+async def test_several_unmerged_branches_of_the_issue_are_refused_naming_them(machine, contexts,
+                                                                              world):
     ctx = contexts(machine)
     world.push_branch("issue-5-someone-else", merged=False)
+    world.push_branch("issue-5-another-try", merged=False)
     world.push_branch("issue-55-not-this-one", merged=False)
     with pytest.raises(Refused) as info:
         await assign(ctx, _request(machine=machine.name))
-    assert "branch issue-5-someone-else on origin" in info.value.message
-    assert "issue-55" not in info.value.message
+    assert "issue-5-another-try, issue-5-someone-else" in info.value.message
+    assert "issue-55" not in info.value.message and "--title" in info.value.hint
     assert ctx.board.list() == []
 
 
@@ -146,13 +148,28 @@ async def test_missing_claude_is_named_with_a_fix(local_machine, contexts):
     assert ctx.board.list() == []
 
 
+async def test_a_missing_absolute_claude_is_refused_leaving_nothing(local_machine, contexts,
+                                                                    tmp_path):
+    from dataclasses import replace
+
+    ctx = contexts(local_machine)
+    missing = str(tmp_path / "no" / "claude")
+    ctx.config.machines["localbox"] = replace(ctx.config.machines["localbox"],
+                                              claude_command=missing)
+    with pytest.raises(NotFound) as info:
+        await assign(ctx, _request())
+    assert missing in info.value.message and "claude_command" in info.value.hint
+    assert info.value.exit_code == 2
+    assert ctx.board.list() == []          # no `starting` row claims #5 or holds a slot
+    assert not Path(local_machine.run_root).exists()
+
+
 async def test_a_failed_dispatch_step_leaves_a_failed_row(local_machine, contexts, world):
     ctx = contexts(local_machine)
-    git("branch", "issue-5-fix-the-widget", "origin/main", cwd=world.clone)  # an earlier run's
+    Path(local_machine.worktree_root).write_text("a file where the worktree root should be\n")
     with pytest.raises(RemoteCommandFailed) as info:
         await assign(ctx, _request())
     assert "cannot create worktree" in info.value.message
-    assert "already exists" in info.value.message
     [row] = ctx.board.list()
     assert row.status == m.FAILED and row.reason.startswith("dispatch failed: ")
 
@@ -160,14 +177,17 @@ async def test_a_failed_dispatch_step_leaves_a_failed_row(local_machine, context
 async def test_model_from_an_issue_label_on_github(local_machine, contexts, tmp_path):
     gh = FakeGitHub(tmp_path, repo="acme/demo")
     gh.add_issue(9, "Speed up the parser", body="It is slow.", labels=("perf", "big"))
-    models = Models(labels={"big": "opus"}, aliases={"opus": "claude-opus-4-1"})
+    models = Models(labels={"big": "opus"})
     ctx = contexts(local_machine, github="acme/demo", models=models,
                    forge_factory=lambda repo: forge_for(repo, gh=gh.gh, env=gh.env))
     result = await assign(ctx, AssignRequest(machine="localbox", repo="demo", issue=9,
                                              briefing="Only the tokenizer.", dry_run=True))
     a = result.assignment
-    assert (a.model, result.model_source) == ("claude-opus-4-1", "label big")
+    assert (a.model, result.model_source) == ("opus", "label: big")   # the CLI maps `opus`
     assert "--model opus" in result.command
+    assert a.extra["model_source"] == "label: big"
+    from coordssh.cli.render.assign import plan_text
+    assert "  model     opus (label: big)\n" in plan_text(result, "c.yml")
     assert a.title == "Speed up the parser" and a.branch == "issue-9-speed-up-the-parser"
     assert "It is slow." in result.prompt and "Only the tokenizer." in result.prompt
 

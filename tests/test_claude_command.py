@@ -65,18 +65,21 @@ def test_new_session_ids_are_uuids():
     assert first != second and str(uuid.UUID(first)) == first
 
 
-MODELS = Models(default="sonnet", labels={"complex": "opus", "Trivial": "haiku"},
-                aliases={"sonnet": "claude-sonnet-4-6", "opus": "claude-opus-4-6"})
+MODELS = Models(default="sonnet", labels={"complex": "opus", "Trivial": "haiku", "quick": "fast"},
+                aliases={"fast": "claude-haiku-4-5"})
 
 
 @pytest.mark.parametrize("cli, labels, playbook, expected", [
     ("claude-fable-5", ["complex"], "haiku", ("claude-fable-5", "claude-fable-5")),
-    (None, ["bug", "complex"], "haiku", ("opus", "claude-opus-4-6")),
+    (None, ["bug", "complex"], "haiku", ("opus", "opus")),
     (None, ["trivial"], None, ("haiku", "haiku")),          # labels match case-insensitively
-    (None, ["bug"], "opus", ("opus", "claude-opus-4-6")),
-    (None, [], None, ("sonnet", "claude-sonnet-4-6")),
+    (None, ["bug"], "opus", ("opus", "opus")),
+    (None, [], None, ("sonnet", "sonnet")),                 # the CLI resolves its own aliases
+    (None, ["quick"], None, ("claude-haiku-4-5", "fast")),  # the user's shorthand is mapped
+    ("fast", [], None, ("claude-haiku-4-5", "fast")),
 ])
 def test_resolve_model_order(cli, labels, playbook, expected):
+    """(what claude is given, what the operator asked for): no alias table of ours."""
     assert resolve_model(cli, labels, MODELS, playbook) == expected
 
 
@@ -91,3 +94,36 @@ def test_the_stand_in_accepts_the_command_we_build(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].startswith(b'{"type":"result"')
     assert SID.encode() in done.stdout.splitlines()[0]
+
+
+def test_a_repos_build_and_test_commands_and_worker_permissions_become_rules(tmp_path):
+    from coordssh.agent.claude import build_for_playbook
+    from coordssh.agent.permissions import command_rules, repo_rules
+    from coordssh.agent.playbook import load_playbook
+    from coordssh.config.schema import Repo, WorkerPermissions
+
+    assert command_rules("pip install -e . && python3 -m pytest -q") == [
+        "Bash(pip install -e .)", "Bash(pip install -e . *)",
+        "Bash(python3 -m pytest -q)", "Bash(python3 -m pytest -q *)"]
+    assert command_rules("make a,b; ./check | tee log") == [
+        "Bash(./check)", "Bash(./check *)", "Bash(tee log)", "Bash(tee log *)"]
+    repo = Repo(name="api", build_command="npm run build", test_command="./run-tests --fast",
+                worker_permissions=WorkerPermissions(allow=("Bash(npx prettier *)",),
+                                                     deny=("Bash(git push *)", "WebFetch")))
+    rules = repo_rules(repo)
+    assert rules.allow == ("Bash(npm run build)", "Bash(npm run build *)", "Bash(./run-tests --fast)",
+                           "Bash(./run-tests --fast *)", "Bash(npx prettier *)")
+    command = build_for_playbook("claude", load_playbook("implement"), model="sonnet",
+                                 session_id=SID, allow=rules.allow, deny=rules.deny)
+    argv = command.argv()
+    allowed = argv[argv.index("--allowedTools") + 1].split(",")
+    assert allowed[0] == "Read" and "Bash(./run-tests --fast *)" in allowed
+    assert "Bash(npm run build *)" in allowed and "Bash(npx prettier *)" in allowed
+    assert argv.count("--allowedTools") == 1     # one comma-joined argument each
+    assert argv[argv.index("--disallowedTools") + 1] == "Bash(git push *),WebFetch"
+    # the stand-in parses the flags as the real CLI does
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    done = subprocess.run([FAKE_CLAUDE, *argv[1:]],
+                          input=b"Say hi.\n[[fake-claude:advisory]]", capture_output=True,
+                          cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "FAKE_CLAUDE_PACE": "0"})
+    assert done.returncode == 0, done.stderr

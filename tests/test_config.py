@@ -11,7 +11,6 @@ import pytest
 from coordssh.config.dump import config_to_dict
 from coordssh.config.load import config_from_dict, load_config
 from coordssh.config.repo_names import github_slug
-from coordssh.config.schema import BUILTIN_MODEL_ALIASES
 from coordssh.errors import ConfigError, NotFound
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +92,7 @@ def test_defaults(tmp_path):
     assert laptop.claude_command == "claude"
     assert config.state_dir == tmp_path.resolve() / ".coordssh"
     assert config.repo("api").default_branch == "main"
-    assert config.models.aliases["sonnet"] == BUILTIN_MODEL_ALIASES["sonnet"]
+    assert config.models.aliases == {}        # the CLI maps sonnet, opus, ...: never coordssh
     assert config.runs.result_grace_s == 30
 
 
@@ -144,12 +143,12 @@ def test_durations_accept_numbers_and_strings(tmp_path):
     assert (runs.max_runtime_s, runs.result_grace_s, runs.stop_grace_s) == (5400, 45, 20)
 
 
-def test_user_model_aliases_override_builtins(tmp_path):
+def test_model_aliases_are_only_the_users_shorthand(tmp_path):
     text = MINIMAL + "models:\n  default: fast\n  aliases: {fast: claude-haiku-4-5, opus: claude-opus-9}\n"
     models = load_config(write(tmp_path, text)).models
     assert models.default == "fast"
-    assert models.aliases["opus"] == "claude-opus-9"
-    assert models.aliases["sonnet"] == BUILTIN_MODEL_ALIASES["sonnet"]
+    assert models.aliases == {"fast": "claude-haiku-4-5", "opus": "claude-opus-9"}
+    assert "sonnet" not in models.aliases
 
 
 def test_lookup_by_name_suggests(tmp_path):
@@ -388,10 +387,11 @@ RULES = [
      "coordinator.yml:9: reviews.repo_overrides.ap: repo 'ap' is not defined in repos (did you mean 'api'?)"),
     (MINIMAL + "models:\n  labels:\n    docs: haikoo\n",
      "coordinator.yml:9: models.labels.docs: 'haikoo' is not a model (did you mean 'haiku'?); use one of "
-     "haiku, sonnet, opus, or a full model id (claude-...)"),
+     "haiku, sonnet, opus, fable, best, opusplan, sonnet[1m], opus[1m], default, or a full model id "
+     "(claude-...)"),
     (MINIMAL + "models:\n  escalation: [haiku, gpt]\n",
      "coordinator.yml:8: models.escalation[1]: 'gpt' is not a model; use one of haiku, sonnet, opus, "
-     "or a full model id (claude-...)"),
+     "fable, best, opusplan, sonnet[1m], opus[1m], default, or a full model id (claude-...)"),
     # github
     (MINIMAL.replace("  - name: api\n", "  - name: api\n    github: acme\n"),
      "coordinator.yml:3: repos[0].github: 'acme' is not a GitHub owner/name"),
@@ -449,3 +449,22 @@ def test_ssh_settings_on_an_explicitly_local_machine_are_refused(tmp_path):
     assert one_problem(tmp_path, text) == (
         "coordinator.yml:6: machines[0].user: only applies to `connection: ssh` (this machine "
         "runs locally); remove it, or set connection: ssh")
+
+
+def test_worker_permissions_per_repo(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.repo("api").worker_permissions.allow == ()
+    lines = MINIMAL.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "name: api" in line) + 1
+    good = lines[:at] + ["    worker_permissions:\n", "      allow: ['Bash(npm ci)', WebFetch]\n",
+                         "      deny: ['Bash(git push *)']\n"] + lines[at:]
+    repo = load_config(write(tmp_path, "".join(good))).repo("api")
+    assert repo.worker_permissions.allow == ("Bash(npm ci)", "WebFetch")
+    assert repo.worker_permissions.deny == ("Bash(git push *)",)
+    bad = lines[:at] + ["    worker_permissions:\n", "      allow: ['Bash(a, b)']\n",
+                        "      denny: []\n"] + lines[at:]
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "".join(bad)))
+    text = "\n".join(info.value.problems)
+    assert "worker_permissions.allow[0]: 'Bash(a, b)' is not a permission rule" in text
+    assert "worker_permissions.denny: unknown key (did you mean 'deny'?)" in text

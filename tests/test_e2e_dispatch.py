@@ -122,19 +122,28 @@ def test_cli_assign_json_then_dry_run(tmp_path, world, capsys):
                 "base_sha", "status"} <= set(data)
         assert (data["machine"], data["repo"], data["issue"], data["branch"]) == \
             ("box", "demo", 3, "issue-3-add-a-cli-test")
-        assert "sonnet" in data["model"] and data["status"] == m.RUNNING   # the id, not the alias
+        # what was asked for and where from: the CLI maps `sonnet`, coordssh shows no id of its own
+        assert (data["model"], data["model_source"]) == ("sonnet", "models.default")
+        assert data["status"] == m.RUNNING
         wait_for(lambda: _finished(data["run_dir"]))
         assert world.heads()[data["branch"]] == _read(data["run_dir"], "pushed_sha")
 
-        assert main(args) == 1       # the row is reconciled first; then the branch claims #3
-        err = capsys.readouterr().err
-        assert "already claimed by branch issue-3-add-a-cli-test on origin" in err
-        assert "hint:" in err and "--force" in err
+        assert main(["status", "--json", "--config", str(config)]) == 0
+        [row] = json.loads(capsys.readouterr().out)["assignments"]
+        assert row["model"] == "claude-sonnet-4-6"   # what the stand-in's init line reports
+
+        # the row is reconciled first; the ended run's branch is the issue's: it is continued
+        assert main([*args, "--json"]) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert again["branch"] == data["branch"]
+        assert again["base_sha"] == _read(data["run_dir"], "pushed_sha")
+        wait_for(lambda: _finished(again["run_dir"]))
 
         board = (tmp_path / ".coordssh" / "board.json").read_bytes()
         assert main(["assign", "box", "demo", "4", "--title", "Plan only", "--dry-run",
-                     "--config", str(config)]) == 0
+                     "--model", "opus", "--config", str(config)]) == 0
         out = capsys.readouterr().out
+        assert "  model     opus (--model)\n" in out and "claude-opus" not in out
         assert out.startswith("dry run: nothing was changed")
         assert "issue-4-plan-only" in out and "--- prompt.md ---" in out and "Plan only" in out
         assert (tmp_path / ".coordssh" / "board.json").read_bytes() == board
@@ -149,3 +158,41 @@ def test_cli_plain_git_without_title_is_a_usage_error(tmp_path, world, capsys):
     assert main(["assign", "box", "demo", "3", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "needs a --title" in err and "hint:" in err
+
+
+def test_ctrl_c_after_the_run_started_names_the_run_that_keeps_running(tmp_path, world):
+    """Ctrl-C once the run is up (here: while the summary is written to a full pipe) exits 130
+    and says which run now runs, that it keeps running, and how to follow or stop it."""
+    import os
+    import signal
+    import sys
+
+    from coordssh.board.store import Board
+
+    config = _config_file(tmp_path, world)
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    try:
+        while True:
+            os.write(write_end, b"." * 65536)     # fill it: the summary's write will block
+    except BlockingIOError:
+        pass
+    os.set_blocking(write_end, True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coordssh", "assign", "box", "demo", "6", "--title", "Keep going",
+         "--briefing", "[[fake-claude:hang]]", "--config", str(config)],
+        stdout=write_end, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    os.close(write_end)
+    board = Board.open(tmp_path / ".coordssh")
+    try:
+        row = wait_for(lambda: next((r for r in board.list() if r.status == m.RUNNING), None))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err
+        assert f"run {row.id}" in err and "keeps running" in err
+        assert f"coordssh watch {row.id}" in err and f"coordssh stop {row.id}" in err
+        assert board.get(row.id).live and not _finished(row.run_dir)
+    finally:
+        os.close(read_end)
+        reap(board)

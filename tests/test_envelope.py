@@ -89,16 +89,22 @@ def test_meta_and_tar(tmp_path):
 
 
 # --- the wrapper, for real ----------------------------------------------------------------------
-@pytest.fixture
-def stage(tmp_path):
-    """A worktree on a new branch from origin/main, and a run dir; `start(scenario)` runs
-    run.sh under setsid like the nohup launcher does."""
+def _worktree_and_run(tmp_path: Path) -> tuple[GitWorld, Assignment, Path]:
+    """A worktree on a new branch from origin/main, its assignment, and an empty run dir."""
     world = GitWorld.create(tmp_path / "git")
     base = git("rev-parse", "origin/main", cwd=world.clone).strip()
     worktree, run_dir = tmp_path / "wt", tmp_path / "run"
     git("worktree", "add", "-q", "-b", "issue-7-x", str(worktree), base, cwd=world.clone)
     run_dir.mkdir(mode=0o700)
-    a = _assignment(tmp_path, base_sha=base, worktree=str(worktree), run_dir=str(run_dir))
+    return world, _assignment(tmp_path, base_sha=base, worktree=str(worktree),
+                              run_dir=str(run_dir)), run_dir
+
+
+@pytest.fixture
+def stage(tmp_path):
+    """A worktree on a new branch from origin/main, and a run dir; `start(scenario)` runs
+    run.sh under setsid like the nohup launcher does."""
+    world, a, run_dir = _worktree_and_run(tmp_path)
     procs = []
 
     def start(scenario: str, *, grace: float = 30, max_runtime: float = 600,
@@ -232,3 +238,113 @@ def test_the_agent_can_be_interrupted_with_sigint(tmp_path):
     os.killpg(int(_read(run_dir, "claude_pid")), signal.SIGINT)
     wait_for(lambda: _finished(run_dir))
     assert _read(run_dir, "claude_exit") == "130"
+
+
+# --- a stage whose agent is a small script (what the stand-in cannot be made to do) -------------
+INIT = ('{"type":"system","subtype":"init","session_id":"5f0c8c4e-7d3c-4a53-9a8a-3f1c2f0d6b11",'
+        '"model":"claude-sonnet-5-5","cwd":"/w","claude_code_version":"2.1.328"}')
+
+
+def _retry(status: int, error: str) -> str:
+    return ('{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,'
+            f'"retry_delay_ms":543,"error_status":{status},"error":"{error}",'
+            '"session_id":"5f0c8c4e-7d3c-4a53-9a8a-3f1c2f0d6b11","uuid":"u1"}')
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    """start(agent_sh_body, *, background) runs run.sh around `sh -c BODY` in a real worktree:
+    `background=True` as the nohup launcher starts it (INT ignored by the wrapper), False as a
+    tmux pane does (the wrapper gets every signal)."""
+    world, a, run_dir = _worktree_and_run(tmp_path)
+    started = []
+
+    def start(body: str, *, background: bool = False) -> None:
+        agent = tmp_path / "agent.sh"
+        agent.write_text("#!/bin/sh\ncat >/dev/null\n" + body)
+        agent.chmod(0o755)
+        text = render_run_sh(a, Limits.of(30, 600), env_command({}, Command(str(agent))))
+        for name, (data, mode) in envelope_files(a, "go\n", text).items():
+            (run_dir / name).write_bytes(data)
+            os.chmod(run_dir / name, mode)
+        script = ('setsid sh "$1" </dev/null >/dev/null 2>&1 &' if background
+                  else 'exec setsid sh "$1" </dev/null >/dev/null 2>&1')
+        if background:
+            subprocess.run(["sh", "-c", script, "sh", str(run_dir / "run.sh")], check=True)
+        else:
+            started.append(subprocess.Popen(["sh", "-c", script, "sh", str(run_dir / "run.sh")]))
+        wait_for(lambda: (run_dir / "claude_pid").exists())
+
+    yield world, a, run_dir, start
+    for name in ("claude_pid", "pid"):
+        try:
+            os.killpg(int(_read(run_dir, name)), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+    for proc in started:
+        proc.wait()
+
+
+def test_an_authentication_retry_ends_the_run_at_once(scripted):
+    """The real CLI retries a 401 for minutes; waiting cannot help: auth_failed within 15 s."""
+    world, a, run_dir, start = scripted
+    start(f"echo '{INIT}'\necho '{_retry(401, 'authentication_failed')}'\n"
+          f"date +%s > {run_dir}/retried_at\nexec sleep 300\n")
+    wait_for(lambda: _finished(run_dir))
+    assert int(_read(run_dir, "auth_failed")) - int(_read(run_dir, "retried_at")) <= 15
+    assert _read(run_dir, "exit_code") != "0"
+    with pytest.raises(ProcessLookupError):
+        os.killpg(int(_read(run_dir, "claude_pid")), 0)
+
+
+def test_a_403_retry_is_an_auth_failure_too_but_an_overload_is_waited_out(scripted):
+    world, a, run_dir, start = scripted
+    result = ('{"type":"result","subtype":"success","is_error":false,"num_turns":1,'
+              '"result":"ok","session_id":"5f0c8c4e-7d3c-4a53-9a8a-3f1c2f0d6b11"}')
+    start(f"echo '{INIT}'\necho '{_retry(529, 'overloaded')}'\nsleep 3\necho '{result}'\n")
+    wait_for(lambda: _finished(run_dir))
+    assert not (run_dir / "auth_failed").exists() and _read(run_dir, "exit_code") == "0"
+    for name in ("finished_at", "exit_code", "claude_exit", "pushed_sha"):
+        (run_dir / name).unlink()
+    start(f"echo '{INIT}'\necho '{_retry(403, 'unknown')}'\nexec sleep 300\n")
+    wait_for(lambda: _finished(run_dir))
+    assert (run_dir / "auth_failed").exists()
+
+
+@pytest.mark.parametrize("sig, background", [
+    (signal.SIGINT, False),     # `stop` on a tmux run: the pane's wrapper gets the INT
+    (signal.SIGTERM, False),
+    (signal.SIGHUP, False),     # the tmux session closed
+    (signal.SIGINT, True),      # `stop` on a nohup run: INT reaches only the agent
+])
+def test_a_stopped_run_keeps_its_work(scripted, sig, background):
+    """Whatever ends it, the dirty worktree gets its rescue commit and the branch is pushed."""
+    world, a, run_dir, start = scripted
+    start(f"echo '{INIT}'\necho half done > half.txt\nexec sleep 300\n", background=background)
+    wait_for(lambda: (Path(a.worktree) / "half.txt").exists())
+    for group in ("pid", "claude_pid"):           # both groups, as `coordssh stop` does
+        os.killpg(int(_read(run_dir, group)), sig)
+    wait_for(lambda: _finished(run_dir))
+    rescue = _read(run_dir, "rescue_sha")
+    assert git("log", "-1", "--format=%s", rescue, cwd=world.clone).strip() == \
+        f"{RESCUE_MESSAGE} {a.id}"
+    assert world.heads()["issue-7-x"] == rescue == _read(run_dir, "pushed_sha")
+
+
+def test_a_failed_push_is_recorded_and_can_be_pushed_again(stage):
+    world, a, run_dir, start = stage
+    hook = world.origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'push access denied for this worker' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    start("success")
+    wait_for(lambda: _finished(run_dir))
+    assert (run_dir / "push_failed").exists() and not (run_dir / "pushed_sha").exists()
+    assert "push access denied for this worker" in (run_dir / "push.log").read_text()
+    assert "issue-7-x" not in world.heads()
+    hook.unlink()
+    again = subprocess.run(["sh", str(run_dir / "run.sh")], env={**os.environ,
+                           "COORDSSH_PUSH_ONLY": "1"}, capture_output=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert not (run_dir / "push_failed").exists()
+    assert world.heads()["issue-7-x"] == _read(run_dir, "pushed_sha")
+    assert _read(run_dir, "exit_code") == "0"      # the run's own record is untouched

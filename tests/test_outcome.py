@@ -48,7 +48,7 @@ def result(is_error: bool = False, subtype: str = "success", **fields) -> dict:
 def test_cancelled_wins_over_everything():
     out = classify(fixture("success.jsonl"), exit_code=0, alive=False, cancelled=True,
                    pushed_sha="abc")
-    assert out.status == m.CANCELLED and out.reason == "cancelled by the operator"
+    assert out.status == m.CANCELLED and out.reason == "cancelled by the operator; pushed abc"
     hung = classify(stream(init()), exit_code=None, alive=True, cancelled=True)
     assert hung.reason == f"cancelled by the operator; resume with claude --resume {SID}"
 
@@ -120,7 +120,8 @@ def test_api_auth_and_model_errors():
     out = classify(fixture("api_error.jsonl"), exit_code=1, alive=False)
     assert out.reason == "API error 529: API Error: Repeated 529 Overloaded errors"
     auth = classify(fixture("auth_failed.jsonl"), exit_code=1, alive=False)
-    assert auth.reason == "authentication failed: Invalid API key · Fix external API key"
+    assert auth.reason == ("authentication failed: Invalid API key · Fix external API key; log in "
+                           "with `claude /login` on the worker, or fix ANTHROPIC_API_KEY")
     logged_out = stream(init(), result(True, result="Not logged in · Please run /login"))
     assert classify(logged_out, exit_code=1, alive=False).status == m.AUTH_FAILED
     model = stream(init(), result(True, api_error_status=404, result="There's an issue with the "
@@ -190,3 +191,128 @@ def test_reset_clock_texts():
     lima = parse_reset_clock("Your limit will reset at 10am (America/Lima)", NOW)
     assert lima == datetime(2026, 7, 14, 10, tzinfo=ZoneInfo("America/Lima")).timestamp()
     assert parse_reset_clock("resets 5 times a day", NOW) is None
+
+
+# --- what real runs expose (contracts/claude-headless.md section 7) -----------------------------
+from coordssh.agent.outcome import Push, push_error  # noqa: E402
+
+ROW = m.Assignment(id="ab12cd34", machine="box", repo="demo", issue=7, branch="issue-7-x")
+COMPOUND = "echo x > f && git add f && git commit -m m"
+
+
+def bash_call(tid: str, command: str, mid: str = "m2") -> dict:
+    return {"type": "assistant", "message": {"id": mid, "content": [
+        {"type": "tool_use", "id": tid, "name": "Bash", "input": {"command": command}}]}}
+
+
+def tool_error(tid: str, body: str) -> dict:
+    return {"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": tid, "is_error": True, "content": body}]}}
+
+
+DENIED_TEXT = ("This Bash command contains multiple operations. The following part requires "
+               "approval: echo x > f")
+
+
+def denied_run(**result_fields) -> StreamState:
+    denial = {"tool_name": "Bash", "tool_use_id": "toolu_1", "tool_input": {"command": COMPOUND}}
+    return stream(init(), bash_call("toolu_1", COMPOUND), tool_error("toolu_1", DENIED_TEXT),
+                  bash_call("toolu_2", "cat /root/secret", "m3"),
+                  tool_error("toolu_2", "Exit code 1\ncat: /root/secret: Permission denied"),
+                  text("I could not commit.", "m4"),
+                  result(result="I could not commit.", permission_denials=[denial],
+                         **result_fields))
+
+
+def test_denied_calls_are_counted_once_and_a_run_they_blocked_is_not_clean():
+    state = denied_run()
+    assert state.denial_count == 1          # the tool_result and permission_denials: one call
+    assert state.denied_tools == [f"Bash({COMPOUND})"]  # a failing command is not a denial
+    out = classify(state, exit_code=0, alive=False, row=ROW)
+    assert out.status == m.FAILED
+    assert out.reason == (f"1 tool call was denied (Bash({COMPOUND})); allow it with "
+                          "worker_permissions.allow for repo demo in coordinator.yml")
+    pushed = classify(state, exit_code=0, alive=False, pushed_sha="abc1234def", row=ROW)
+    assert pushed.status == m.DONE
+    assert pushed.reason == (f"pushed abc1234; 1 tool call denied: Bash({COMPOUND}); allow with "
+                             "worker_permissions.allow for repo demo in coordinator.yml")
+
+
+def test_denials_are_counted_live_and_from_permission_denied_lines():
+    state = stream(init(), bash_call("toolu_1", "pip install -e ."),
+                   tool_error("toolu_1", "Claude requested permissions to use Bash, but you "
+                                         "haven't granted it yet."),
+                   {"type": "system", "subtype": "permission_denied", "tool_name": "Bash",
+                    "tool_use_id": "toolu_1", "message": "denied"},
+                   {"type": "system", "subtype": "permission_denied", "tool_name": "WebFetch",
+                    "tool_use_id": "toolu_9", "message": "denied"})
+    assert state.result is None and state.denial_count == 2
+    assert state.denied_tools == ["Bash(pip install -e .)", "WebFetch"]
+    again = StreamState.from_dict(state.to_dict())      # kept on the board between commands
+    again.feed((json.dumps(result(permission_denials=[{"tool_name": "Bash",
+                                                       "tool_use_id": "toolu_1"}])) + "\n").encode())
+    assert again.denial_count == 2
+
+
+def test_the_latest_api_retry_is_kept_until_a_response_comes():
+    def retry(n: int, status: int, error: str) -> dict:
+        return {"type": "system", "subtype": "api_retry", "attempt": n, "max_retries": 10,
+                "retry_delay_ms": 16800, "error_status": status, "error": error}
+
+    state = stream(init(), retry(5, 529, "overloaded"), retry(6, 401, "authentication_failed"))
+    assert state.api_retries == 2
+    assert state.api_retry == {"attempt": 6, "max_retries": 10, "error": "authentication_failed",
+                               "error_status": 401, "delay_s": 16.8}
+    from coordssh.agent.events_text import retry_text
+    assert retry_text(state.api_retry) == \
+        "API retry 6/10: authentication_failed (401), next in 17 s"
+    state.feed((json.dumps(text("back again", "m9")) + "\n").encode())
+    assert state.api_retry is None and state.api_retries == 2
+
+
+def test_an_auth_failure_the_wrapper_ended_names_the_fix():
+    state = stream(init(), {"type": "system", "subtype": "api_retry", "attempt": 1,
+                            "max_retries": 10, "retry_delay_ms": 500, "error_status": 401,
+                            "error": "authentication_failed"})
+    out = classify(state, exit_code=143, alive=False, auth_failed=True, row=ROW)
+    assert out.status == m.AUTH_FAILED
+    assert out.reason == ("authentication failed (API retry 1/10: authentication_failed (401), "
+                          "next in 1 s); log in with `claude /login` on box, or fix "
+                          "ANTHROPIC_API_KEY")
+    assert classify(state, exit_code=143, alive=False, auth_failed=True, cancelled=True,
+                    row=ROW).status == m.CANCELLED      # the operator's stop still wins
+
+
+REJECTED = """To /srv/origin.git
+ ! [rejected]        issue-7-x -> issue-7-x (fetch first)
+error: failed to push some refs to '/srv/origin.git'
+hint: Updates were rejected because the remote contains work that you do not
+hint: have locally.
+"""
+NO_ACCESS = """remote: Permission to acme/demo.git denied to bot.
+fatal: unable to access 'https://github.com/acme/demo.git/': The requested URL returned error: 403
+"""
+
+
+def test_git_push_messages():
+    assert push_error(REJECTED) == "! [rejected]        issue-7-x -> issue-7-x (fetch first)"
+    assert push_error(NO_ACCESS).startswith("fatal: unable to access 'https://github.com/acme")
+    assert push_error("remote: Resolving deltas: 100%\nremote: error: GH006: Protected branch\n"
+                      " ! [remote rejected] b -> b (protected branch hook declined)\n"
+                      "error: failed to push some refs to 'x'\n") == \
+        "remote: error: GH006: Protected branch"
+    assert push_error("error: src refspec b does not match any\nerror: failed to push\n") == \
+        "error: failed to push"
+    assert push_error("") == ""
+
+
+def test_a_failed_push_is_its_own_outcome_with_gits_message_and_the_fix():
+    out = classify(fixture("success.jsonl"), exit_code=0, alive=False,
+                   push=Push(failed=True, log=NO_ACCESS), row=ROW)
+    assert out.status == m.PUSH_FAILED and out.terminal
+    assert out.reason.startswith("git push failed: fatal: unable to access")
+    assert "the commits stay on issue-7-x on box" in out.reason
+    assert "then `coordssh push ab12cd34`" in out.reason
+    stuck = classify(fixture("stuck.jsonl"), exit_code=0, alive=False,
+                     push=Push(failed=True, log=REJECTED), row=ROW)
+    assert stuck.status == m.STUCK and "git push failed: ! [rejected]" in stuck.reason

@@ -20,7 +20,7 @@ from coordssh.services.assign import AssignRequest, assign
 from coordssh.services.observe import observe
 from coordssh.services.stop import stop
 from tests.support.dispatch import contexts, world  # noqa: F401 (fixtures)
-from tests.support.dispatch import REPO_ROOT, finished, git, wait_for
+from tests.support.dispatch import REPO_ROOT, finished, wait_for
 
 
 def _request(machine: str, scenario: str = "success", **more) -> AssignRequest:
@@ -89,7 +89,7 @@ async def test_stop_is_recorded_then_the_cancelled_end(machine, contexts):
 
 async def test_a_failed_dispatch_ends_the_run_on_its_work_item(local_machine, contexts, world):
     ctx = contexts(local_machine)
-    git("branch", "issue-5-fix-the-widget", "origin/main", cwd=world.clone)
+    Path(local_machine.worktree_root).write_text("a file where the worktree root should be\n")
     with pytest.raises(RemoteCommandFailed):
         await assign(ctx, _request("localbox"))
     item = ctx.board.get_work("demo#5")
@@ -180,3 +180,28 @@ async def test_a_probe_that_ran_and_failed_leaves_the_machine_reachable(local_ma
     after = ctx.board.get(row.id)
     assert after.status == before.status != m.UNKNOWN and after.unreachable_since is None
     await stop(ctx, row.id)
+
+
+async def test_a_failed_push_waits_for_push_again_then_the_item_is_implemented(local_machine,
+                                                                              contexts, world):
+    from coordssh.services.repush import push_again
+
+    hook = world.origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'push access denied' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    ctx = contexts(local_machine)
+    row = (await assign(ctx, _request("localbox"))).assignment
+    assert (await _ended(ctx, row.id)).status == m.PUSH_FAILED
+    item = ctx.board.get_work("demo#5")
+    assert item.stage == s.INTERRUPTED and item.head_sha == ""
+    action = next_action(item, Policy(auto_reassign=True), 0.0)
+    assert (action.kind, action.auto, action.command) == ("repush", True,
+                                                          f"coordssh push {row.id}")
+    await push_again(ctx, row.id)                        # still denied: nothing moves
+    assert ctx.board.get_work("demo#5").stage == s.INTERRUPTED
+    hook.unlink()
+    pushed = await push_again(ctx, row.id)
+    item = ctx.board.get_work("demo#5")
+    assert (item.stage, item.head_sha) == (s.IMPLEMENTED, pushed.pushed_sha)
+    assert item.last_run["status"] == m.DONE
+    assert _kinds(ctx) == ["run_started", "run_ended", "run_pushed", "run_pushed"]

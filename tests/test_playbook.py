@@ -38,6 +38,9 @@ def test_the_shipped_implement_playbook():
     assert pb.model is None and pb.max_turns and pb.max_budget_usd is None
     assert {"Read", "Edit", "Write", "Bash(git commit *)"} <= set(pb.allowed_tools)
     assert not any("push" in tool for tool in pb.allowed_tools)
+    # ordinary work of a real run (each part of a compound command is judged on its own)
+    assert {"Bash(python3 -m pytest *)", "Bash(cat *)", "Bash(pip install *)", "Bash(echo *)",
+            "Bash(git add *)", "Bash(npm ci *)", "Bash(make *)"} <= set(pb.allowed_tools)
     words = " ".join(pb.render(VALUES).split())
     for rule in ("STATUS: <what you are doing>", "STUCK: <the reason>", "Do not push",
                  "Commit your work", "git worktree on the branch `issue-42-refunds`"):

@@ -65,7 +65,27 @@ def test_capped_chunk_says_more():
 
 def test_command_passes_data_as_arguments():
     command = probe_command("~/runs dir", {"id1": 5, "id2": None}, cap=100)
-    assert command.parts[-7:] == ("~/runs dir", "100", "4096", "id1", "5", "id2", "-")
+    assert command.parts[-9:] == ("~/runs dir", "100", "4096", "2048", "0", "id1", "5", "id2", "-")
+    scan = probe_command("~/runs dir", {}, scan=True)
+    assert scan.parts[-5:] == ("~/runs dir", str(4 * 1024 * 1024), "4096", "2048", "1")
+
+
+def test_a_found_run_carries_its_run_dir_and_meta():
+    meta = b'/w/runs/ab12\n{"id": "ab12", "issue": 3}'
+    out = (b"run id=ab12 pid=7 alive=1 size=3 offset=0 len=3 errlen=2 found=1 metalen=%d\n"
+           b"abcer%s\nend now=5 runs=1\n" % (len(meta), meta))
+    fact = parse_probe(out).runs["ab12"]
+    assert fact.found and fact.data == b"abc" and fact.stderr_tail == b"er"
+    assert fact.found_meta() == ("/w/runs/ab12", {"id": "ab12", "issue": 3})
+
+
+def test_a_failed_push_carries_the_log_tail_before_a_found_meta():
+    meta = b'/w/runs/cd34\n{"id": "cd34"}'
+    out = (b"run id=cd34 pid=7 alive=0 push_failed=9 size=0 offset=0 len=0 errlen=0 pushlen=4 "
+           b"found=1 metalen=%d\nfail%s\nend now=5 runs=1\n" % (len(meta), meta))
+    fact = parse_probe(out).runs["cd34"]
+    assert fact.push_log == b"fail" and fact.push_failed == 9.0
+    assert fact.found_meta() == ("/w/runs/cd34", {"id": "cd34"})
 
 
 # --- the real script --------------------------------------------------------------------------

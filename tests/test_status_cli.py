@@ -188,25 +188,19 @@ def test_attach_plans(tmp_path, local_machine):
     ctx.board.put(assignment_for(local_machine, "n1", launcher="nohup"))
     ctx.board.put(assignment_for(local_machine, "t1", launcher="tmux"))
     assert attach_plan(ctx, "n1").follow_log
+    assert attach_plan(ctx, "t1").local
     assert attach_plan(ctx, "t1").command.argv() == ["tmux", "attach-session", "-t",
                                                      "=coordssh-t1"]
 
 
 @pytest.mark.ssh
-def test_attach_to_a_remote_tmux_run_uses_the_users_ssh(tmp_path, ssh_machine):
+def test_attach_to_a_remote_tmux_run_runs_tmux_on_the_worker(tmp_path, ssh_machine):
+    # over coordssh's own SSH connection (tests/test_attach.py attaches for real), not `ssh`
     ctx = make_context(tmp_path, ssh_machine)
     ctx.board.put(assignment_for(ssh_machine, "t2", launcher="tmux"))
-    argv = attach_plan(ctx, "t2").command.argv()
-    assert argv == ["ssh", "-t", "-p", str(ssh_machine.port), "-l", ssh_machine.user,
-                    "-i", ssh_machine.identity_file,
-                    "-o", f"UserKnownHostsFile={ssh_machine.known_hosts}",
-                    "--", ssh_machine.host, "tmux attach-session -t =coordssh-t2"]
-    # the same options reach the worker for real (a command without a tty instead of tmux)
-    probe = [*argv[:1], *argv[2:-1], "echo reached"]
-    done = subprocess.run(probe, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "reached"
+    plan = attach_plan(ctx, "t2")
+    assert not plan.local
+    assert plan.command.argv() == ["tmux", "attach-session", "-t", "=coordssh-t2"]
 
 
 def test_live_view_redraws_until_ctrl_c(setup, capsys):
@@ -277,3 +271,65 @@ def test_status_json_imports_neither_typer_nor_rich_nor_the_lock(setup):
                           timeout=60)
     assert done.stderr.strip().splitlines()[-1] == "0 []", done.stderr
     assert json.loads(done.stdout)["machines"][0]["name"] == "box"
+
+
+# --- the model, API retries, denials and push_failed as the commands show them ------------------
+RETRYING = (b'{"type":"system","subtype":"init","session_id":"5f0c8c4e-7d3c-4a53-9a8a-3f1c2f0d6b11",'
+            b'"model":"claude-sonnet-5-5","cwd":"/w","claude_code_version":"2.1.328"}\n'
+            b'{"type":"system","subtype":"api_retry","attempt":6,"max_retries":10,'
+            b'"retry_delay_ms":16800,"error_status":529,"error":"overloaded"}\n')
+DENYING = (b'{"type":"assistant","message":{"id":"m2","content":[{"type":"tool_use","id":"t1",'
+           b'"name":"Bash","input":{"command":"echo x > f && git add f"}}]}}\n'
+           b'{"type":"user","message":{"role":"user","content":[{"type":"tool_result",'
+           b'"tool_use_id":"t1","is_error":true,"content":"This Bash command contains multiple '
+           b'operations. The following part requires approval: echo x > f"}]}}\n')
+
+
+def test_status_shows_the_model_asked_for_then_the_one_init_reports(setup, capsys):
+    config, env = setup
+    env.make("new1", stream=b"")
+    env.make("ran1", stream=RETRYING)
+    extra = {"model_requested": "sonnet", "model_source": "models.default"}
+    row_on(config, "box", "new1", model="sonnet", extra=extra)
+    row_on(config, "box", "ran1", model="sonnet", extra=extra)
+    code, out, _ = run_cli(capsys, "status", "--config", str(config))
+    assert code == 0
+    new = next(line for line in out.splitlines() if " new1 " in line)
+    ran = next(line for line in out.splitlines() if " ran1 " in line)
+    assert "sonnet (models.default)" in new
+    assert "claude-sonnet-5-5" in ran and "models.default" not in ran
+    assert "API retry 6/10: overloaded (529), next in 17 s" in out
+    code, out, _ = run_cli(capsys, "status", "--json", "--config", str(config))
+    rows = {a["id"]: a for a in json.loads(out)["assignments"]}
+    assert rows["new1"]["model"] == "sonnet" and rows["new1"]["model_source"] == "models.default"
+    assert rows["ran1"]["model"] == "claude-sonnet-5-5"
+    assert rows["ran1"]["api_retry"] == {"attempt": 6, "max_retries": 10, "error": "overloaded",
+                                         "error_status": 529, "delay_s": 16.8,
+                                         "text": "API retry 6/10: overloaded (529), next in 17 s"}
+
+
+def test_status_and_json_count_denied_tool_calls(setup, capsys):
+    config, env = setup
+    env.make("den1", stream=RETRYING + DENYING)
+    row_on(config, "box", "den1")
+    code, out, _ = run_cli(capsys, "status", "--config", str(config))
+    assert "1 denied: Bash(echo x > f && git add f)" in " ".join(out.split())
+    code, out, _ = run_cli(capsys, "status", "--json", "--config", str(config))
+    [row] = json.loads(out)["assignments"]
+    assert row["denials"] == 1 and row["denied_tools"] == ["Bash(echo x > f && git add f)"]
+    assert row["api_retry"] is None          # a response came after the retry
+
+
+def test_a_failed_push_is_push_failed_with_gits_message(setup, capsys):
+    config, env = setup
+    run = env.make("pf1", stream=SUCCESS, live=False,
+                   files={"push.log": "To /srv/o.git\n ! [rejected]  issue-1-pf1 -> issue-1-pf1 "
+                                      "(fetch first)\nerror: failed to push some refs\n"})
+    run.finish(0)
+    run.write("push_failed", "1700000000\n")
+    row_on(config, "box", "pf1")
+    code, out, _ = run_cli(capsys, "status", "--json", "--config", str(config))
+    [row] = json.loads(out)["assignments"]
+    assert row["status"] == "push_failed" and row["pushed_sha"] == ""
+    assert row["reason"].startswith("git push failed: ! [rejected] issue-1-pf1 -> issue-1-pf1")
+    assert "coordssh push pf1" in row["reason"]

@@ -257,3 +257,26 @@ def test_a_malformed_line_is_previewed_as_text():
     (event,) = state.feed(b"not json\n")
     assert event.text == "not json"
     assert state.last_event_summary == "unreadable line: not json"
+
+
+def test_watch_shows_api_retries_and_denied_calls_but_not_failing_commands():
+    from coordssh.cli.render.events import event_line
+
+    lines = [
+        b'{"type":"system","subtype":"api_retry","attempt":6,"max_retries":10,'
+        b'"retry_delay_ms":16800,"error_status":401,"error":"authentication_failed"}',
+        b'{"type":"user","message":{"role":"user","content":[{"type":"tool_result",'
+        b'"tool_use_id":"t1","is_error":true,"content":"This Bash command contains multiple '
+        b'operations. The following part requires approval: echo x > f"}]}}',
+        b'{"type":"user","message":{"role":"user","content":[{"type":"tool_result",'
+        b'"tool_use_id":"t2","is_error":true,"content":"Exit code 1\\nls: x: Permission denied"}]}}',
+        b'{"type":"system","subtype":"permission_denied","tool_name":"WebFetch",'
+        b'"tool_use_id":"t3","message":"Permission to use WebFetch has been denied."}',
+    ]
+    shown = [event_line(e) for line in lines for e in parse_line(line)]
+    assert shown == [
+        "~ API retry 6/10: authentication_failed (401), next in 17 s",
+        "! permission denied: This Bash command contains multiple operations. The following part "
+        "requires approval: echo x > f",
+        "",
+        "! permission denied: WebFetch: Permission to use WebFetch has been denied."]

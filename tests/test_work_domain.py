@@ -15,7 +15,7 @@ NOW = 1_800_000_000.0
 
 def item_in(stage: str, **more) -> WorkItem:
     base = dict(repo="app", issue=7, branch="issue-7-x", stage=stage, head_sha=HEAD,
-                runs=("r1",), active_run="r1", parked_from=s.IMPLEMENTED if stage == s.PARKED
+                runs=("r1",), active_run="r1", last_run={"id": "r1"}, parked_from=s.IMPLEMENTED if stage == s.PARKED
                 else "")
     base.update(more)
     return WorkItem(**base)
@@ -31,6 +31,10 @@ def event_for(key: str) -> Event:
                   "limited": "usage_limited", "stale": "done"}[detail]
         return Event(kind, {"role": "implement", "status": status, "sha": NEW_SHA,
                             "resets_at": NOW + 60, "cost_usd": 0.5},
+                     run="old" if detail == "stale" else "r1")
+    if kind == "run_pushed":
+        status = {"done": "done", "other": "push_failed", "stale": "done"}[detail]
+        return Event(kind, {"status": status, "sha": NEW_SHA},
                      run="old" if detail == "stale" else "r1")
     if kind in ("test_verdict", "review_verdict"):
         result = {"stale": "passed" if kind == "test_verdict" else "approve"}.get(detail, detail)

@@ -117,3 +117,30 @@ async def test_missing_repo_and_missing_base_branch(world, transport, tmp_path):
         await origin_facts(transport, str(world.clone), "trunk", 1, fetch=True)
     assert "has no branch 'trunk'" in info.value.message
     assert "default_branch" in info.value.hint
+
+
+def test_parse_origin_facts_reads_the_workers_own_branches_and_their_holders():
+    facts = parse_origin_facts(
+        "home=/h\nbase=b1\nclaim 0 o1 issue-7-a\n"
+        "local 0 ahead l1 issue-7-a\nlocal 1 none l2 issue-7-b\n"
+        "held dirty issue-7-a /h/wt/demo/x y\nheld gone issue-7-b /h/wt/demo/z\n")
+    assert facts.local_branch("issue-7-a").relation == "ahead"
+    assert facts.local_branch("issue-7-b").in_base
+    assert facts.holder("issue-7-a").path == "/h/wt/demo/x y"
+    assert facts.holder("issue-7-b") is None          # its directory is gone: prune frees it
+    assert facts.existing() == ["issue-7-a", "issue-7-b"] and facts.unmerged() == ["issue-7-a"]
+
+
+async def test_facts_name_the_worktree_holding_a_branch_and_whether_it_is_clean(world, transport,
+                                                                                tmp_path):
+    sha = world.push_branch("issue-7-held", merged=False)
+    holder = tmp_path / "wt" / "holder"
+    git("fetch", "-q", "origin", cwd=world.clone)
+    git("worktree", "add", "-q", "-b", "issue-7-held", str(holder), sha, cwd=world.clone)
+    facts = await origin_facts(transport, str(world.clone), "main", 7, fetch=True)
+    assert facts.local_branch("issue-7-held").relation == "same"
+    assert facts.holder("issue-7-held").state == "clean"
+    (holder / "wip.txt").write_text("wip\n")
+    facts = await origin_facts(transport, str(world.clone), "main", 7, fetch=True)
+    assert facts.holder("issue-7-held").state == "dirty"
+    assert str(holder) == facts.holder("issue-7-held").path

@@ -3,8 +3,9 @@
 The command is always `claude -p --output-format stream-json --verbose ...` (stream-json needs
 --verbose with -p, or claude exits 1 before starting). There is no positional prompt: the
 prompt is claude's stdin (the run envelope's prompt.md), so no user text ever reaches argv, and
-the variadic `--allowedTools` cannot swallow it. The allowed tools travel as ONE comma-joined
-argument for the same reason, which is why a tool rule may not contain a comma.
+the variadic `--allowedTools` cannot swallow it. The allowed tools (and the `--disallowedTools`
+rules) travel as ONE comma-joined argument each for the same reason, which is why a tool rule may
+not contain a comma.
 
 `bypassPermissions` (alias `--dangerously-skip-permissions`) makes claude refuse to start when
 it runs as root. Whether the worker's user is root is not knowable here; the outcome classifier
@@ -36,6 +37,7 @@ def new_session_id() -> str:
 def build_claude_command(claude_path: str, *, model: str, permission_mode: str,
                          allowed_tools: Sequence[str], max_turns: int | None,
                          max_budget_usd: float | None, session_id: str | None,
+                         disallowed_tools: Sequence[str] = (),
                          extra_args: Sequence[str] = ()) -> Command:
     """`claude -p --output-format stream-json --verbose --model M --permission-mode P ...`."""
     _check(claude_path, model, permission_mode, max_turns, max_budget_usd, session_id)
@@ -43,6 +45,8 @@ def build_claude_command(claude_path: str, *, model: str, permission_mode: str,
              "--model", model, "--permission-mode", permission_mode]
     if allowed_tools:
         parts += ["--allowedTools", join_tools(allowed_tools)]
+    if disallowed_tools:
+        parts += ["--disallowedTools", join_tools(disallowed_tools)]
     if max_turns is not None:
         parts += ["--max-turns", str(max_turns)]
     if max_budget_usd is not None:
@@ -53,16 +57,21 @@ def build_claude_command(claude_path: str, *, model: str, permission_mode: str,
 
 
 def build_for_playbook(claude_path: str, playbook: Playbook, *, model: str,
-                       session_id: str | None = None, extra_args: Sequence[str] = ()) -> Command:
-    """The command line for a run of `playbook`'s role with the already resolved `model`."""
+                       session_id: str | None = None, allow: Sequence[str] = (),
+                       deny: Sequence[str] = (), extra_args: Sequence[str] = ()) -> Command:
+    """The command line for a run of `playbook`'s role with the already resolved `model`, its
+    allowed tools plus `allow` (the repo's rules, agent.permissions), and the `deny` rules."""
+    allowed = list(dict.fromkeys([*playbook.allowed_tools, *allow]))
     return build_claude_command(
         claude_path, model=model, permission_mode=playbook.permission_mode,
-        allowed_tools=playbook.allowed_tools, max_turns=playbook.max_turns,
-        max_budget_usd=playbook.max_budget_usd, session_id=session_id, extra_args=extra_args)
+        allowed_tools=allowed, max_turns=playbook.max_turns,
+        max_budget_usd=playbook.max_budget_usd, session_id=session_id,
+        disallowed_tools=list(dict.fromkeys(deny)), extra_args=extra_args)
 
 
 def join_tools(tools: Sequence[str]) -> str:
-    """The one `--allowedTools` argument. A rule with a comma or newline cannot be passed."""
+    """The one `--allowedTools` (or `--disallowedTools`) argument. A rule with a comma or newline
+    cannot be passed."""
     cleaned = [t.strip() for t in tools]
     for tool in cleaned:
         if not tool or "," in tool or "\n" in tool:
@@ -73,16 +82,16 @@ def join_tools(tools: Sequence[str]) -> str:
 
 def resolve_model(cli_model: str | None, labels: Sequence[str], config_models: Models,
                   playbook_default: str | None) -> tuple[str, str]:
-    """(what claude is given, the model id shown to the operator).
+    """(what claude is given, what the operator asked for).
 
     --model wins, else the first issue label mapped in `models.labels`, else the playbook's
-    model, else `models.default`. The id comes from `models.aliases` (an alias such as `sonnet`
-    is shown as the id it stands for); a name without an alias is shown as it is. The real
-    model is read back from claude's init line and recorded, never silently replaced.
+    model, else `models.default`. Only the user's own `models.aliases` are mapped (their
+    shorthand); `sonnet` stays `sonnet`: the CLI resolves its aliases, and the model it really
+    runs is read back from its init line. coordssh never shows a model id of its own making.
     """
     chosen = (cli_model or _label_model(labels, config_models.labels) or playbook_default
               or config_models.default)
-    return chosen, config_models.aliases.get(chosen, chosen)
+    return config_models.aliases.get(chosen, chosen), chosen
 
 
 def _label_model(labels: Sequence[str], mapping: Mapping[str, str]) -> str | None:

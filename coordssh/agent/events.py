@@ -15,8 +15,12 @@ from typing import Any, NamedTuple
 INIT = "init"                # data: model, session_id, cwd, version, permission_mode
 TEXT = "text"                # main agent or subagent (`subagent`) assistant text
 THINKING = "thinking"
-TOOL_USE = "tool_use"        # name: tool; text: file_path / command / pattern / url summary
-TOOL_RESULT = "tool_result"  # is_error; text: the start of the content
+TOOL_USE = "tool_use"        # name: tool; text: file_path / command / pattern / url summary;
+                             # data: message_id, tool_use_id
+TOOL_RESULT = "tool_result"  # is_error; text: the start of the content; data (errors only):
+                             # tool_use_id, denied (the CLI's permission check refused the call)
+DENIAL = "denial"            # system/permission_denied; name: tool; text: message;
+                             # data: tool_use_id
 STATUS = "status"            # text: what follows `STATUS:`
 STUCK = "stuck"              # text: what follows `STUCK:`
 API_RETRY = "api_retry"      # data: attempt, max_retries, error_status, error, delay_s
@@ -30,7 +34,7 @@ UNKNOWN = "unknown"          # a JSON object whose `type` we have never seen
 MALFORMED = "malformed"      # not a JSON object
 TRUNCATED = "truncated"      # the stream ended inside a line (reported by `StreamState.finish`)
 
-KINDS = (INIT, TEXT, THINKING, TOOL_USE, TOOL_RESULT, STATUS, STUCK, API_RETRY, RATE_LIMIT,
+KINDS = (INIT, TEXT, THINKING, TOOL_USE, TOOL_RESULT, DENIAL, STATUS, STUCK, API_RETRY, RATE_LIMIT,
          SYNTHETIC_ERROR, RESULT, COMPACT, PARTIAL, OTHER, UNKNOWN, MALFORMED, TRUNCATED)
 
 

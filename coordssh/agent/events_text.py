@@ -6,8 +6,10 @@ for events not worth a line (partial deltas, unknown types); callers skip empty 
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from coordssh.agent import events as ev
 from coordssh.agent.events import Event
@@ -41,15 +43,22 @@ def _tool_use(e: Event) -> str:
 
 
 def _tool_result(e: Event) -> str:
-    return f"{_sub(e)}tool error: {e.text}" if e.is_error else ""
+    if not e.is_error:
+        return ""
+    return f"{_sub(e)}{'permission denied' if e.get('denied') else 'tool error'}: {e.text}"
 
 
 def _api_retry(e: Event) -> str:
-    status = e.get("error_status")
-    delay = e.get("delay_s")
-    wait = f", next in {delay:.0f}s" if isinstance(delay, (int, float)) else ""
-    return (f"API retry {e.get('attempt')}/{e.get('max_retries')}: {e.get('error') or 'error'}"
-            f"{f' ({status})' if status is not None else ''}{wait}")
+    return retry_text(e.data)
+
+
+def retry_text(retry: Mapping[str, Any]) -> str:
+    """`API retry 6/10: authentication_failed (401), next in 17 s` (an api_retry's fields)."""
+    status = retry.get("error_status")
+    delay = retry.get("delay_s")
+    wait = f", next in {math.ceil(delay)} s" if isinstance(delay, (int, float)) else ""
+    return (f"API retry {retry.get('attempt')}/{retry.get('max_retries')}: "
+            f"{retry.get('error') or 'error'}{f' ({status})' if status is not None else ''}{wait}")
 
 
 def _rate_limit(e: Event) -> str:
@@ -84,6 +93,7 @@ _RENDER: dict[str, Callable[[Event], str]] = {
     ev.THINKING: lambda e: f"{_sub(e)}(thinking) {e.text}",
     ev.TOOL_USE: _tool_use,
     ev.TOOL_RESULT: _tool_result,
+    ev.DENIAL: lambda e: f"permission denied: {e.name or 'tool'}: {e.text}",
     ev.STATUS: lambda e: f"STATUS: {e.text}",
     ev.STUCK: lambda e: f"STUCK: {e.text}",
     ev.API_RETRY: _api_retry,

@@ -1,9 +1,12 @@
 """How a run ended: the folded stream plus the process facts -> one status and a one-line reason.
 
-Order (see contracts/claude-headless.md): the operator's cancel wins; then the `result` line
-(is_error, then subtype, then rate-limit / auth / API detection); only without a result do the
-exit code and stderr count (bad flags, the nested-session guard, the root refusal). No result
-and no process is a crash, reported with the session id so it can be resumed.
+Order (see contracts/claude-headless.md): the operator's cancel wins; then an auth failure the
+wrapper ended the run for (`auth_failed`: waiting cannot help); then the `result` line (is_error,
+then subtype, then rate-limit / auth / API detection); only without a result do the exit code and
+stderr count (bad flags, the nested-session guard, the root refusal). No result and no process
+is a crash, reported with the session id so it can be resumed. A success whose tool calls were
+denied says so (failed when nothing was pushed); a failed `git push` is `push_failed` with git's
+message, or a note on any other outcome.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from coordssh.agent.events_text import format_epoch, one_line
+from coordssh.agent.events_text import format_epoch, one_line, retry_text
 from coordssh.agent.markers import find_marker
 from coordssh.agent.stream import StreamState
 from coordssh.agent.usage_limit import is_usage_limit_text, reset_time
 from coordssh.domain import models as m
 
-REASON_WIDTH = 160
+REASON_WIDTH = 240
+DENIALS_NAMED = 2        # denied calls named in a reason (all are counted)
 _TURNS = re.compile(r"\((\d+)\)")
 _AUTH_ERRORS = frozenset({"authentication_failed", "oauth_org_not_allowed", "billing_error"})
 _AUTH_TEXT = re.compile(r"invalid api key|not logged in|please run /login|oauth token|"
@@ -41,16 +45,44 @@ class Outcome:
         return self.status in m.TERMINAL_STATUSES
 
 
+@dataclass(frozen=True)
+class Push:
+    """What the wrapper's post-run push left: `pushed_sha`, or `push_failed` and push.log."""
+
+    sha: str = ""
+    failed: bool = False
+    log: str = ""
+
+
 def classify(state: StreamState, *, exit_code: int | None, stderr_tail: str = "", alive: bool,
              cancelled: bool = False, pushed_sha: str = "", timed_out: bool = False,
-             now: float | None = None) -> Outcome:
+             now: float | None = None, auth_failed: bool = False, push: Push | None = None,
+             row: m.Assignment | None = None) -> Outcome:
+    """`row` names the run in reasons (machine, repo, branch, id) when given."""
+    push = push or Push(sha=pushed_sha)
+    where = row or m.Assignment(id="ID", machine="the worker", repo="REPO", issue=0, branch="")
+    outcome = _classify(state, exit_code=exit_code, stderr_tail=stderr_tail, alive=alive,
+                        cancelled=cancelled, push=push, timed_out=timed_out, now=now,
+                        auth_failed=auth_failed, where=where)
+    if push.failed and outcome.terminal:
+        return _push_failed(outcome, state, push, where)
+    return outcome
+
+
+def _classify(state: StreamState, *, exit_code: int | None, stderr_tail: str, alive: bool,
+              cancelled: bool, push: Push, timed_out: bool, now: float | None,
+              auth_failed: bool, where: m.Assignment) -> Outcome:
     if cancelled:
         hint = _resume_hint(state, state.result)
-        return _outcome(m.CANCELLED, "cancelled by the operator" + hint)
+        pushed = f"; pushed {push.sha[:7]}" if push.sha else ""
+        return _outcome(m.CANCELLED, "cancelled by the operator" + pushed + hint)
+    if auth_failed:
+        said = retry_text(state.api_retry) if state.api_retry else state.last_api_error
+        return _outcome(m.AUTH_FAILED, f"authentication failed ({said}); {_login_fix(where)}")
     if state.result is not None:
         if state.result.get("is_error") is True:
-            return _failed_result(state, now)
-        return _succeeded(state, pushed_sha)
+            return _failed_result(state, now, where)
+        return _succeeded(state, push.sha, where)
     if timed_out:
         return _outcome(m.FAILED, "exceeded max_runtime" + _resume_hint(state, None))
     if alive:
@@ -58,16 +90,78 @@ def classify(state: StreamState, *, exit_code: int | None, stderr_tail: str = ""
     return _no_result(state, exit_code, stderr_tail, now)
 
 
-def _succeeded(state: StreamState, pushed_sha: str) -> Outcome:
+def _succeeded(state: StreamState, pushed_sha: str, where: m.Assignment) -> Outcome:
+    denied = state.denial_count
     if state.stuck_reason:
-        return _outcome(m.STUCK, f"STUCK: {_first_sentence(state.stuck_reason)}")
+        note = f"; {_denied_note(state, where)}" if denied else ""
+        return _outcome(m.STUCK, f"STUCK: {_first_sentence(state.stuck_reason)}{note}")
     if pushed_sha:
-        return _outcome(m.DONE, f"pushed {pushed_sha[:7]}")
+        note = f"; {_denied_note(state, where)}" if denied else ""
+        return _outcome(m.DONE, f"pushed {pushed_sha[:7]}{note}")
+    if denied:  # it could not do its work: not a clean "nothing to change"
+        were = "tool call was" if denied == 1 else "tool calls were"
+        return _outcome(m.FAILED, f"{denied} {were} denied ({_denied_names(state)}); allow "
+                                  f"{'it' if denied == 1 else 'them'} with "
+                                  f"{_allow_where(where)}")
     said = _result_text(state)
     return _outcome(m.ADVISORY, f"nothing pushed: {said}" if said else "nothing pushed")
 
 
-def _failed_result(state: StreamState, now: float | None) -> Outcome:
+def _denied_note(state: StreamState, where: m.Assignment) -> str:
+    count = state.denial_count
+    calls = "tool call" if count == 1 else "tool calls"
+    return f"{count} {calls} denied: {_denied_names(state)}; allow with {_allow_where(where)}"
+
+
+def _denied_names(state: StreamState) -> str:
+    names = state.denied_tools
+    shown = ", ".join(one_line(name, 60) for name in names[:DENIALS_NAMED])
+    return shown + (f" and {len(names) - DENIALS_NAMED} more" if len(names) > DENIALS_NAMED
+                    else "")
+
+
+def _allow_where(where: m.Assignment) -> str:
+    return f"worker_permissions.allow for repo {where.repo} in coordinator.yml"
+
+
+def _login_fix(where: m.Assignment) -> str:
+    return f"log in with `claude /login` on {where.machine}, or fix ANTHROPIC_API_KEY"
+
+
+def _push_failed(outcome: Outcome, state: StreamState, push: Push, where: m.Assignment) -> Outcome:
+    """A success whose push failed is `push_failed` (its commits are only on the worker); any
+    other outcome keeps its status and gets a note."""
+    said = push_error(push.log) or "see push.log in the run directory"
+    fix = f"fix the worker's push access, then `coordssh push {where.id}`"
+    succeeded = (state.result is not None and state.result.get("is_error") is not True
+                 and outcome.status in (m.DONE, m.ADVISORY, m.FAILED))
+    if succeeded:
+        note = f"; {_denied_note(state, where)}" if state.denial_count else ""
+        return _outcome(m.PUSH_FAILED, f"git push failed: {said}; the commits stay on "
+                                       f"{where.branch or 'the branch'} on {where.machine}; "
+                                       f"{fix}{note}")
+    return _outcome(outcome.status, f"{outcome.reason}; git push failed: {said} ({fix})",
+                    outcome.resets_at)
+
+
+_PROGRESS = re.compile(r"Resolving deltas|Counting objects|Compressing|Total \d|Enumerating")
+
+
+def push_error(log: str) -> str:
+    """git's message in push.log: its first `fatal:` line, else what the remote said (a hook, a
+    protected branch), else the rejected ref, else the last `error:`, else the last line."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("hint:") and not _PROGRESS.search(ln)]
+    remote = [ln for ln in lines if ln.startswith("remote:") and ln[7:].strip()]
+    for found in ([ln for ln in lines if ln.startswith("fatal:")], remote,
+                  [ln for ln in lines if ln.startswith("! [")]):
+        if found:
+            return found[0]
+    errors = [ln for ln in lines if ln.startswith(("error:", "ERROR"))]
+    return (errors or lines or [""])[-1]
+
+
+def _failed_result(state: StreamState, now: float | None, where: m.Assignment) -> Outcome:
     r = state.result or {}
     subtype = r.get("subtype")
     terminal = r.get("terminal_reason")
@@ -85,7 +179,8 @@ def _failed_result(state: StreamState, now: float | None) -> Outcome:
         return _outcome(m.USAGE_LIMITED, f"usage limit; {when}", resets)
     status = r.get("api_error_status")
     if status in (401, 403) or state.synthetic_error in _AUTH_ERRORS or _AUTH_TEXT.search(text):
-        return _outcome(m.AUTH_FAILED, f"authentication failed: {text or status}")
+        return _outcome(m.AUTH_FAILED, f"authentication failed: {text or status}; "
+                                       f"{_login_fix(where)}")
     if terminal == "api_error" or status is not None or state.synthetic_error:
         code = f" {status}" if status is not None else ""
         return _outcome(m.API_ERROR, f"API error{code}: {text or state.synthetic_error}")

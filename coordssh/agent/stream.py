@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from coordssh.agent import events as ev
+from coordssh.agent.denials import (fold_denial, fold_permission_denials, fold_tool_result,
+                                    remember_call)
 from coordssh.agent.events import Event
 from coordssh.agent.events_text import render
 from coordssh.agent.markers import find_marker
@@ -32,7 +34,8 @@ class StreamState:
     PERSISTED = ("bytes_consumed", "session_id", "model", "cwd", "version", "num_turns",
                  "assistant_messages", "last_message_id", "cost_usd", "duration_ms", "last_status",
                  "stuck_reason", "stuck_message_id", "last_text", "result", "rate_limit_rejected",
-                 "resets_at", "rate_limit_type", "api_retries", "last_api_error",
+                 "resets_at", "rate_limit_type", "api_retries", "last_api_error", "api_retry",
+                 "denial_count", "denials", "tool_calls",
                  "synthetic_error", "synthetic_text", "malformed", "truncated", "events")
 
     def __init__(self, offset: int = 0) -> None:
@@ -50,6 +53,12 @@ class StreamState:
         self.rate_limit_type = ""
         self.api_retries = 0
         self.last_api_error = self.synthetic_error = self.synthetic_text = ""
+        # the latest API retry while it is the newest news (a later message clears it):
+        # attempt, max_retries, error, error_status, delay_s
+        self.api_retry: dict[str, Any] | None = None
+        self.denial_count = 0
+        self.denials: list[dict[str, str]] = []      # [{id, tool}], the first DENIALS_KEPT
+        self.tool_calls: dict[str, str] = {}         # tool_use id -> label, the latest few
         self.malformed = 0
         self.truncated = False
         self.events = 0
@@ -134,6 +143,11 @@ class StreamState:
         return self.result is not None
 
     @property
+    def denied_tools(self) -> list[str]:
+        """The labels of the denied calls, each once, in order: `Bash(echo x > f && ...)`."""
+        return list(dict.fromkeys(d["tool"] for d in self.denials))
+
+    @property
     def last_event_summary(self) -> str:
         if self._last_event is not None:
             return render(self._last_event)
@@ -150,20 +164,26 @@ class StreamState:
         state = cls()
         for name in cls.PERSISTED:
             if name in data:
-                setattr(state, name, data[name])
+                value = data[name]
+                if isinstance(value, (list, dict)):  # never share the board row's containers
+                    value = json_copy(value)
+                setattr(state, name, value)
         state._summary = data.get("last_event_summary", "")
         return state
+
+
+def json_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]
+    return value
 
 
 # --- the fold: one function per kind, which also keeps the event "worth a summary" ----------
 # (the kinds that say what the agent is doing now; deltas, thinking and routine noise do not)
 def _summarise(s: StreamState, e: Event) -> None:
     s._last_event = e
-
-
-def _summarise_error(s: StreamState, e: Event) -> None:
-    if e.is_error:
-        s._last_event = e
 
 
 def _fold_init(s: StreamState, e: Event) -> None:
@@ -182,6 +202,7 @@ def _fold_message(s: StreamState, e: Event) -> None:
         s.assistant_messages += 1
         if s.stuck_message_id and mid != s.stuck_message_id:
             s.stuck_reason = s.stuck_message_id = ""  # the agent went on after saying STUCK
+        s.api_retry = None                            # a response came: the retries are over
 
 
 def _fold_text(s: StreamState, e: Event) -> None:
@@ -195,6 +216,7 @@ def _fold_text(s: StreamState, e: Event) -> None:
 
 def _fold_tool_use(s: StreamState, e: Event) -> None:
     _fold_message(s, e)
+    remember_call(s, e)
     s._last_event = e
 
 
@@ -214,6 +236,8 @@ def _fold_retry(s: StreamState, e: Event) -> None:
     data = e.data
     status = data.get("error_status")
     s.last_api_error = data.get("error", "") + (f" ({status})" if status is not None else "")
+    s.api_retry = {key: data.get(key) for key in
+                   ("attempt", "max_retries", "error", "error_status", "delay_s")}
     s._last_event = e
 
 
@@ -242,6 +266,7 @@ def _fold_result(s: StreamState, e: Event) -> None:
     stuck = find_marker(e.text, "STUCK:")
     if stuck is not None:
         s.stuck_reason = stuck or "(no reason given)"
+    fold_permission_denials(s, r.get("permission_denials"))
     s._last_event = e
 
 
@@ -258,7 +283,8 @@ def _fold_truncated(s: StreamState, e: Event) -> None:
 # partial deltas, `other` and `unknown` fold nothing
 _FOLD = {
     ev.INIT: _fold_init, ev.TEXT: _fold_text, ev.THINKING: _fold_message,
-    ev.TOOL_USE: _fold_tool_use, ev.TOOL_RESULT: _summarise_error, ev.STATUS: _fold_status,
+    ev.TOOL_USE: _fold_tool_use, ev.TOOL_RESULT: fold_tool_result, ev.DENIAL: fold_denial,
+    ev.STATUS: _fold_status,
     ev.STUCK: _fold_stuck, ev.API_RETRY: _fold_retry, ev.RATE_LIMIT: _fold_rate_limit,
     ev.SYNTHETIC_ERROR: _fold_synthetic, ev.RESULT: _fold_result, ev.COMPACT: _summarise,
     ev.MALFORMED: _fold_malformed, ev.TRUNCATED: _fold_truncated,

@@ -14,6 +14,7 @@ inline instead of calling `as_str` per field.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 try:  # 3-4x faster than the stdlib on stream-json lines; optional (the `fast` extra), the
@@ -28,6 +29,10 @@ from coordssh.agent.markers import STATUS_MARK, STUCK_MARK, markers
 SUMMARY_KEYS = ("file_path", "command", "pattern", "url", "notebook_path", "path", "query",
                 "description", "prompt")
 SHORT = 300          # characters kept of tool inputs and tool results
+# what the CLI says when its permission check refuses a tool call (2.1.x wordings); a failing
+# shell command ("Exit code 1\n... Permission denied") is not a denial
+DENIED = re.compile(r"requires approval|haven't granted it|has been denied|denied by (?:your rule|"
+                    r"plugin)|running in don't ask mode", re.IGNORECASE)
 
 _new = tuple.__new__
 _INIT, _TEXT, _THINKING, _TOOL_USE = ev.INIT, ev.TEXT, ev.THINKING, ev.TOOL_USE
@@ -78,6 +83,10 @@ def _system(obj: dict[str, Any]) -> list[Event]:
             "model": as_str(get("model")), "session_id": as_str(get("session_id")),
             "cwd": as_str(get("cwd")), "version": as_str(get("claude_code_version")),
             "permission_mode": as_str(get("permissionMode"))}))]
+    if sub == "permission_denied":
+        name, message = as_str(get("tool_name")), as_str(get("message"))
+        return [_new(Event, (ev.DENIAL, _short(message), name, False, True,
+                             {"tool_use_id": as_str(get("tool_use_id"))}))]
     if sub == "compact_boundary":
         meta = get("compact_metadata")
         meta = meta if isinstance(meta, dict) else {}
@@ -118,9 +127,10 @@ def _assistant(obj: dict[str, Any]) -> list[Event]:
                 out.extend(_new(Event, (kind, msg, "", False, False, meta))
                            for kind, msg in markers(text))
         elif btype == "tool_use" or btype == "server_tool_use":
-            name = block.get("name")
-            add(_new(Event, (_TOOL_USE, _tool_summary(block.get("input")),
-                             name if isinstance(name, str) else "", sub, False, meta)))
+            name, tid = block.get("name"), block.get("id")
+            add(_new(Event, (_TOOL_USE, tool_summary(block.get("input")),
+                             name if isinstance(name, str) else "", sub, False,
+                             {**meta, "tool_use_id": tid if isinstance(tid, str) else ""})))
         elif btype == "thinking":
             text = block.get("thinking")
             add(_new(Event, (_THINKING, text if isinstance(text, str) else "", "", sub, False,
@@ -142,8 +152,13 @@ def _user(obj: dict[str, Any]) -> list[Event]:
         if not isinstance(block, dict):
             continue
         if block.get("type") == "tool_result":
-            out.append(_new(Event, (_TOOL_RESULT, _result_content(block.get("content")), "", sub,
-                                    block.get("is_error") is True, NO_DATA)))
+            text = _result_content(block.get("content"))
+            if block.get("is_error") is not True:
+                out.append(_new(Event, (_TOOL_RESULT, text, "", sub, False, NO_DATA)))
+                continue
+            denied = not text.startswith("Exit code") and DENIED.search(text) is not None
+            out.append(_new(Event, (_TOOL_RESULT, text, "", sub, True, {
+                "tool_use_id": as_str(block.get("tool_use_id")), "denied": denied})))
         else:
             out.append(_new(Event, (_OTHER, _short(_block_text(block)), "user", sub, False,
                                     NO_DATA)))
@@ -207,7 +222,7 @@ def _block_text(block: dict[str, Any]) -> str:
     return as_str(block.get("text"))
 
 
-def _tool_summary(tool_input: Any) -> str:
+def tool_summary(tool_input: Any) -> str:
     if not isinstance(tool_input, dict):
         return ""
     for key in SUMMARY_KEYS:

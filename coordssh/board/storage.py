@@ -20,6 +20,7 @@ from typing import Any
 
 from tinydb.storages import Storage
 
+from coordssh.board.shape import check_shape, corrupt_hint
 from coordssh.errors import StateError
 
 FILE_MODE = 0o600
@@ -37,14 +38,10 @@ def read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise StateError(
-            f"{path} is not valid JSON ({exc})",
-            hint=f"move {path} aside; coordssh starts an empty board, and the runs on the "
-                 "workers are still there to be seen",
-        ) from exc
+        raise StateError(f"{path} is not valid JSON ({exc})", hint=corrupt_hint(path)) from exc
     if not isinstance(data, dict):
-        raise StateError(f"{path} does not hold a JSON object",
-                         hint=f"move {path} aside; coordssh starts an empty board")
+        raise StateError(f"{path} does not hold a JSON object", hint=corrupt_hint(path))
+    check_shape(data, path)
     return data
 
 

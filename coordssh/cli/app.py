@@ -7,6 +7,7 @@ imported inside the command functions, so `coordssh status` pays only for what i
 from __future__ import annotations
 
 import importlib
+from typing import Optional
 
 import typer
 
@@ -16,6 +17,7 @@ COMMAND_MODULES = (
     "doctor_cmd",   # doctor
     "assign_cmd",   # assign
     "run_cmds",     # status, watch, wait, log, stop, attach
+    "push_cmd",     # push
     "work_cmd",     # work
     "test_cmd",     # test
     "demo_cmd",     # demo
@@ -30,11 +32,18 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits it
     )
 
     @app.callback()
-    def root() -> None:
+    def root(
+        version: bool = typer.Option(False, "--version", "-V", help="Print the version and exit."),
+        config: Optional[str] = typer.Option(
+            None, "--config", help="Path to coordinator.yml (before or after the command)."),
+    ) -> None:
         """Coordinate Claude Code workers over SSH, agentlessly (no daemon on the workers)."""
+        # both are answered in cli/main.py before typer runs: `--version` alone prints it, and a
+        # `--config PATH` before the command is moved after it; they are here for the help
 
     @app.command("version")
     def version() -> None:

@@ -14,8 +14,11 @@ from coordssh import __version__
 from coordssh.errors import EXIT_INTERNAL, EXIT_USAGE, ConfigError, CoordError
 
 
+NO_ANSWER = "no answer to read (stdin is closed); pass --yes to answer yes"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    args = config_after_command(sys.argv[1:] if argv is None else argv)
     if args in (["--version"], ["version"], ["-V"]):
         sys.stdout.write(f"coordssh {__version__}\n")
         return 0
@@ -54,12 +57,29 @@ def _run_typer(args: list[str]) -> int:
         return int(result or 0)
     except typer.Exit as ex:
         return ex.exit_code
-    except typer.Abort:
+    except typer.Abort as ex:
+        if isinstance(ex.__context__, EOFError):  # a prompt met the end of stdin
+            sys.stderr.write(f"coordssh: {NO_ANSWER}\n")
+            return EXIT_USAGE
         sys.stderr.write("aborted\n")
         return 130
     except click.ClickException as ex:
         ex.show()
         return EXIT_USAGE if isinstance(ex, click.UsageError) else ex.exit_code
+
+
+def config_after_command(args: list[str]) -> list[str]:
+    """`--config PATH CMD ...` (or `--config=PATH CMD ...`) as `CMD --config PATH ...`: the
+    commands take --config; the root accepts it too, for the user who puts it first."""
+    if args and args[0].startswith("--config="):
+        option, rest = [args[0]], args[1:]
+    elif len(args) >= 2 and args[0] == "--config":
+        option, rest = args[:2], args[2:]
+    else:
+        return args
+    if not rest or rest[0].startswith("-"):
+        return args  # no command follows: typer says what is missing
+    return [rest[0], *option, *rest[1:]]
 
 
 def _click_exceptions():

@@ -51,7 +51,7 @@ def load_config(explicit_path: str | os.PathLike | None = None, *,
 def config_from_text(text: str, path: Path) -> Config:
     """Validate YAML text as if it were the file at `path` (used before writing one)."""
     path = Path(path).absolute()
-    fast = parse_yaml_fast(text)
+    fast = parse_yaml_fast(text, path)
     if fast is not None:
         try:
             return _validate(fast, path)

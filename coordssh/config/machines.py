@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from coordssh.config.repo_names import GITHUB_RE, github_slug
-from coordssh.config.schema import DEFAULT_RUN_ROOT, DEFAULT_WORKTREE_ROOT, LOCAL_HOSTS, Machine, Repo
+from coordssh.config.schema import (DEFAULT_RUN_ROOT, DEFAULT_WORKTREE_ROOT, LOCAL_HOSTS, Machine,
+                                    Repo, WorkerPermissions)
 from coordssh.config.suggest import did_you_mean
-from coordssh.config.validate import Checker
+from coordssh.config.validate import MAX_WORKERS, Checker
 from coordssh.config.yaml_lines import YamlPath, format_path
 
-REPO_KEYS = ("name", "github", "default_branch", "build_command", "test_command", "depends_on", "notes")
+REPO_KEYS = ("name", "github", "default_branch", "build_command", "test_command", "depends_on", "notes",
+             "worker_permissions")
+PERMISSION_KEYS = ("allow", "deny")
 MACHINE_KEYS = ("name", "host", "connection", "user", "port", "identity_file", "known_hosts",
                 "launcher", "claude_command", "worktree_root", "run_root", "max_workers", "env",
                 "connect_timeout", "capabilities", "repos", "repo_paths")
@@ -78,8 +81,27 @@ def _build_repo(c: Checker, m: dict, path: YamlPath) -> Repo | None:
         test_command=c.string(m, path, "test_command"),
         depends_on=c.strings(m, path, "depends_on"),
         notes=c.string(m, path, "notes"),
+        worker_permissions=_worker_permissions(c, m.get("worker_permissions"),
+                                               (*path, "worker_permissions")),
     )
     return repo if name else None
+
+
+def _worker_permissions(c: Checker, raw: Any, path: YamlPath) -> WorkerPermissions:
+    """`{allow: [rule, ...], deny: [rule, ...]}`: each rule one line without commas (all rules of
+    a run travel as one comma-joined argument), e.g. `Bash(npm ci)` or `WebFetch`."""
+    m = c.mapping(raw, path, PERMISSION_KEYS)
+    rules = {}
+    for key in PERMISSION_KEYS:
+        good = []
+        for i, rule in enumerate(c.strings(m, path, key)):
+            if not rule.strip() or "," in rule or "\n" in rule:
+                c.add((*path, key, i), f"'{rule}' is not a permission rule: one rule per item, "
+                                       "without commas, e.g. 'Bash(npm ci)'")
+            else:
+                good.append(rule.strip())
+        rules[key] = tuple(good)
+    return WorkerPermissions(**rules)
 
 
 def _check_depends_on(c: Checker, path: YamlPath, repo: Repo, repos: dict[str, Repo]) -> None:
@@ -135,12 +157,13 @@ def _build_machine(c: Checker, m: dict, path: YamlPath, d: MachineDefaults) -> M
         claude_command=c.string(m, path, "claude_command", d.claude_command) or d.claude_command,
         worktree_root=c.worker_path(m, path, "worktree_root", DEFAULT_WORKTREE_ROOT),
         run_root=c.worker_path(m, path, "run_root", DEFAULT_RUN_ROOT),
-        max_workers=c.integer(m, path, "max_workers", d.max_workers, minimum=1),
+        max_workers=c.integer(m, path, "max_workers", d.max_workers, minimum=1,
+                              maximum=MAX_WORKERS),
         env=_env(c, m, path),
         capabilities=c.strings(m, path, "capabilities"),
         repos=repos,
         repo_paths=repo_paths,
-        connect_timeout=c.number(m, path, "connect_timeout", 5.0, positive=True),
+        connect_timeout=c.number(m, path, "connect_timeout", 5.0, positive=True, maximum=3600),
     )
     return machine if name else None
 

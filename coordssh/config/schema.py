@@ -20,13 +20,19 @@ DEFAULT_RUN_ROOT = "~/.coordssh/runs"
 DEFAULT_CLAUDE_COMMAND = "claude"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
-# Short names accepted wherever a model is named; `models.aliases` in coordinator.yml adds to
-# and overrides these. `claude --model` takes both the short names and full ids.
-BUILTIN_MODEL_ALIASES = {
-    "haiku": "claude-haiku-4-5",
-    "sonnet": "claude-sonnet-4-6",
-    "opus": "claude-opus-4-6",
-}
+# The names `claude --model` itself resolves (the CLI maps them to ids, and the mapping changes
+# with its releases: coordssh never does). Only used to check a config for typos; a full id
+# (`claude-...`) and the user's own `models.aliases` are accepted too.
+CLI_MODEL_NAMES = ("haiku", "sonnet", "opus", "fable", "best", "opusplan", "sonnet[1m]",
+                   "opus[1m]", "default")
+
+
+@dataclass(frozen=True)
+class WorkerPermissions:
+    """Per repo: extra permission rules for its runs (`--allowedTools` / `--disallowedTools`)."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class Repo:
     test_command: str | None = None
     depends_on: tuple[str, ...] = ()
     notes: str | None = None            # extra text for the worker's prompt
+    worker_permissions: WorkerPermissions = WorkerPermissions()
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class Machine:
     user: str | None = None
     port: int | None = None
     identity_file: str | None = None    # operator-side path, expanded
-    known_hosts: str | None = None      # operator-side path, expanded; None: ~/.ssh/known_hosts
+    known_hosts: str | None = None      # operator-side path, expanded; None: see known_hosts_file()
     launcher: Launcher = "nohup"
     claude_command: str = DEFAULT_CLAUDE_COMMAND
     worktree_root: str = DEFAULT_WORKTREE_ROOT
@@ -80,7 +87,7 @@ class Models:
     default: str = "sonnet"
     escalation: tuple[str, ...] = ("haiku", "sonnet", "opus")
     labels: dict[str, str] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)  # alias -> model id shown to the operator
+    aliases: dict[str, str] = field(default_factory=dict)  # the user's shorthand -> what claude is given
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from coordssh.config.schema import (
-    BUILTIN_MODEL_ALIASES,
+    CLI_MODEL_NAMES,
     Concurrency,
     Models,
     Reviews,
@@ -15,7 +15,7 @@ from coordssh.config.schema import (
 )
 from coordssh.config.machines import check_repo_ref
 from coordssh.config.suggest import did_you_mean
-from coordssh.config.validate import Checker
+from coordssh.config.validate import DAY, MAX_SECONDS, MAX_WORKERS, Checker
 from coordssh.config.yaml_lines import YamlPath
 
 CONCURRENCY_KEYS = ("max_workers", "stagger_seconds", "backoff_base", "max_retries", "auto_reassign",
@@ -32,21 +32,28 @@ def build_concurrency(c: Checker, raw: Any) -> Concurrency:
     m = c.mapping(raw, path, CONCURRENCY_KEYS)
     d = Concurrency()
     return Concurrency(
-        max_workers=c.integer(m, path, "max_workers", d.max_workers, minimum=1),
-        stagger_seconds=c.number(m, path, "stagger_seconds", d.stagger_seconds, minimum=0),
-        backoff_base=c.number(m, path, "backoff_base", d.backoff_base, minimum=0),
-        max_retries=c.integer(m, path, "max_retries", d.max_retries, minimum=0),
+        max_workers=c.integer(m, path, "max_workers", d.max_workers, minimum=1,
+                              maximum=MAX_WORKERS),
+        stagger_seconds=c.number(m, path, "stagger_seconds", d.stagger_seconds, minimum=0,
+                                  maximum=DAY),
+        backoff_base=c.number(m, path, "backoff_base", d.backoff_base, minimum=0, maximum=DAY),
+        max_retries=c.integer(m, path, "max_retries", d.max_retries, minimum=0, maximum=1000),
         auto_reassign=c.boolean(m, path, "auto_reassign", d.auto_reassign),
         stale_threshold=c.integer(m, path, "stale_threshold", d.stale_threshold, minimum=1),
-        max_connections=c.integer(m, path, "max_connections", d.max_connections, minimum=1),
+        max_connections=c.integer(m, path, "max_connections", d.max_connections, minimum=1,
+                                  maximum=MAX_WORKERS),
     )
 
 
 def build_models(c: Checker, raw: Any) -> Models:
-    """Model names are aliases (built-in or from models.aliases) or full ids (`claude-...`)."""
+    """Model names are the CLI's own (sonnet, opus, ...), the user's `models.aliases`, or full
+    ids (`claude-...`). The aliases are only the user's shorthand: coordssh maps nothing itself."""
     path: YamlPath = ("models",)
     m = c.mapping(raw, path, MODELS_KEYS)
-    aliases = {**BUILTIN_MODEL_ALIASES, **c.string_map(m, path, "aliases")}
+    aliases = c.string_map(m, path, "aliases")
+    for alias, target in aliases.items():
+        if not target.strip() or target.startswith("-") or any(ch.isspace() for ch in target):
+            c.add((*path, "aliases", alias), f"'{target}' is not a model name for claude --model")
     d = Models()
     default = c.string(m, path, "default", d.default) or d.default
     _check_model(c, (*path, "default"), default, aliases)
@@ -60,10 +67,11 @@ def build_models(c: Checker, raw: Any) -> Models:
 
 
 def _check_model(c: Checker, path: YamlPath, model: str, aliases: dict[str, str]) -> None:
-    if model in aliases or model.startswith("claude-"):
+    if model in aliases or model in CLI_MODEL_NAMES or model.startswith("claude-"):
         return
-    c.add(path, f"'{model}' is not a model{did_you_mean(model, aliases)}; use one of "
-                f"{', '.join(aliases)}, or a full model id (claude-...)")
+    names = [*CLI_MODEL_NAMES, *aliases]
+    c.add(path, f"'{model}' is not a model{did_you_mean(model, names)}; use one of "
+                f"{', '.join(names)}, or a full model id (claude-...)")
 
 
 def build_runs(c: Checker, raw: Any) -> Runs:
@@ -117,6 +125,7 @@ def build_smoke_tests(c: Checker, raw: Any) -> SmokeTests:
     return SmokeTests(
         auto_queue=c.boolean(m, path, "auto_queue", d.auto_queue),
         default_command=c.string(m, path, "default_command"),
-        timeout_seconds=c.number(m, path, "timeout_seconds", d.timeout_seconds, positive=True),
+        timeout_seconds=c.number(m, path, "timeout_seconds", d.timeout_seconds, positive=True,
+                                 maximum=MAX_SECONDS),
         capability_rules=tuple(rules),
     )

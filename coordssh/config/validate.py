@@ -8,6 +8,7 @@ reported at the key's line, bad values at the value's line.
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import re
@@ -18,9 +19,20 @@ from typing import Any
 from coordssh.config.suggest import did_you_mean
 from coordssh.config.yaml_lines import Parsed, YamlPath, format_path
 
+MAX_INT = 2**31 - 1             # the ceiling of any count in a config
+MAX_SECONDS = 30 * 24 * 3600.0  # the ceiling of any duration (30 days)
+DAY = 24 * 3600.0
+MAX_WORKERS = 1024              # claude runs on one machine, or connections at once
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit"
 _DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
+
+
+def _show(number: float) -> str:
+    """A bound or a value as written: 1024, 2592000, 0.5, 1e+300."""
+    if isinstance(number, float) and number.is_integer() and abs(number) < 1e16:
+        return str(int(number))
+    return f"{number:g}" if isinstance(number, float) else str(number)
 
 
 def describe(value: Any) -> str:
@@ -131,7 +143,8 @@ class Checker:
         return self._in_range(value, path, key, default, minimum, maximum)
 
     def number(self, m: Mapping, path: YamlPath, key: str, default: float, *,
-               minimum: float | None = None, positive: bool = False) -> float:
+               minimum: float | None = None, maximum: float | None = None,
+               positive: bool = False) -> float:
         value = m.get(key)
         if value is None:
             return default
@@ -139,13 +152,18 @@ class Checker:
             tip = " (remove the quotes)" if isinstance(value, str) and _looks_numeric(value) else ""
             self.add((*path, key), f"expected a number, got {describe(value)}{tip}")
             return default
+        if not math.isfinite(value):
+            self.add((*path, key), f"must be a finite number, got {value}")
+            return default
         if positive and value <= 0:
             self.add((*path, key), f"must be greater than 0, got {value}")
             return default
-        return float(self._in_range(value, path, key, default, minimum, None))
+        return float(self._in_range(value, path, key, default, minimum, maximum))
 
-    def seconds(self, m: Mapping, path: YamlPath, key: str, default: float) -> float:
-        """A duration: seconds as a number, or a string such as '90s', '30m', '4h', '1h30m'."""
+    def seconds(self, m: Mapping, path: YamlPath, key: str, default: float, *,
+                maximum: float = MAX_SECONDS) -> float:
+        """A duration: seconds as a number, or a string such as '90s', '30m', '4h', '1h30m';
+        more than 0 and at most `maximum` (30 days unless said)."""
         value = m.get(key)
         if isinstance(value, str):
             match = _DURATION_RE.match(value)
@@ -159,8 +177,12 @@ class Checker:
             if value <= 0:
                 self.add((*path, key), f"must be greater than 0, got {m.get(key)!r}")
                 return default
+            if value > maximum:
+                self.add((*path, key), f"must be at most {_show(maximum)} seconds, "
+                                       f"got {m.get(key)!r}")
+                return default
             return value
-        return self.number(m, path, key, default, positive=True)
+        return self.number(m, path, key, default, positive=True, maximum=maximum)
 
     def boolean(self, m: Mapping, path: YamlPath, key: str, default: bool) -> bool:
         value = m.get(key)
@@ -182,11 +204,15 @@ class Checker:
         return value
 
     def _in_range(self, value, path, key, default, minimum, maximum):
-        if minimum is not None and maximum is not None and not minimum <= value <= maximum:
-            self.add((*path, key), f"must be between {minimum} and {maximum}, got {value}")
-            return default
+        if maximum is None and isinstance(value, int):
+            maximum = MAX_INT  # nothing in a config counts past this
         if minimum is not None and value < minimum:
-            self.add((*path, key), f"must be at least {minimum}, got {value}")
+            self.add((*path, key), f"must be at least {_show(minimum)}, got {_show(value)}")
+            return default
+        if maximum is not None and value > maximum:
+            bound = (f"between {_show(minimum)} and {_show(maximum)}" if minimum is not None
+                     else f"at most {_show(maximum)}")
+            self.add((*path, key), f"must be {bound}, got {_show(value)}")
             return default
         return value
 

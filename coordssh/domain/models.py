@@ -20,10 +20,11 @@ API_ERROR = "api_error"
 AUTH_FAILED = "auth_failed"
 CRASHED = "crashed"          # no result line and the process is gone; session id kept
 CANCELLED = "cancelled"
+PUSH_FAILED = "push_failed"  # succeeded, but `git push` failed: the commits are only on the worker
 
 LIVE_STATUSES = frozenset({STARTING, RUNNING, UNKNOWN})
 TERMINAL_STATUSES = frozenset({DONE, ADVISORY, STUCK, FAILED, MAX_TURNS, BUDGET, USAGE_LIMITED,
-                               API_ERROR, AUTH_FAILED, CRASHED, CANCELLED})
+                               API_ERROR, AUTH_FAILED, CRASHED, CANCELLED, PUSH_FAILED})
 ALL_STATUSES = LIVE_STATUSES | TERMINAL_STATUSES
 
 

@@ -158,7 +158,7 @@ def _interrupted(item: WorkItem, policy: Policy, now: float) -> Action:
     go_on = f"coordssh continue {run} --guidance '...'"
     if status in s.PUSH_STATUSES:
         return Action("repush", f"{said}: push again (auto_reassign {_on(policy.auto_reassign)})",
-                      auto=policy.auto_reassign, run=run, command=f"coordssh retry {run}")
+                      auto=policy.auto_reassign, run=run, command=f"coordssh push {run}")
     if status in s.INFRA_STATUSES:
         if item.rounds.retry >= policy.max_retries:
             return Action("needs_human", f"needs a human: {said}; {item.rounds.retry} retries "

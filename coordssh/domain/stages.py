@@ -40,12 +40,13 @@ ROLES = ("implement", "test", "fix", "review")
 RUNNING_STAGE = {"implement": IMPLEMENTING, "test": TESTING, "fix": FIXING,
                  "review": REVIEWING}
 RUNNING_STAGES = frozenset(RUNNING_STAGE.values())
-MODES = ("new", "retry", "continue", "resume", "conflict")
+MODES = ("new", "retry", "continue", "resume", "conflict", "adopted")
 
 # --- events ---------------------------------------------------------------------------------
 EVENT_KINDS = (
     "run_started",      # {role, mode, machine, model, rung, branch, base_branch}; run = id
     "run_ended",        # {role, status, reason, sha (pushed), cost_usd, resets_at}; run = id
+    "run_pushed",       # {status, sha, reason}: an ended run's branch pushed again (`push`)
     "test_verdict",     # {result: passed|failed, sha, detail}; run = the test run, if any
     "review_verdict",   # {result: approve|request_changes, sha, detail}; run = review run
     "head_moved",       # {sha}: the branch head changed outside a run of ours
@@ -72,6 +73,8 @@ RUN_END_CLASS = {
     "budget": "limited",
 }
 RUN_END_KEYS = ("done", "nothing", "interrupted", "limited", "stale")
+# run_pushed keys: done (the push went through: the run is done after all), other, stale (not
+# the item's last run)
 # what `interrupted` covers, by what should happen next (domain/next_action.py)
 INFRA_STATUSES = frozenset({"crashed", "api_error", "auth_failed"})   # go again elsewhere
 PUSH_STATUSES = frozenset({"push_failed"})                            # push again
@@ -108,6 +111,10 @@ def _rows() -> dict[tuple[str, str], str]:
         t[stage, "operator_stop"] = SAME
     for stage in STAGES:  # the end of a run that is not the item's active run: recorded only
         t[stage, "run_ended.stale"] = SAME
+        t[stage, "run_pushed.stale"] = SAME
+    # `coordssh push` of the last run, after its push failed
+    t[INTERRUPTED, "run_pushed.done"] = IMPLEMENTED
+    t[INTERRUPTED, "run_pushed.other"] = SAME
     # verdicts
     t[TESTING, "test_verdict.passed"] = TESTED
     t[TESTING, "test_verdict.failed"] = TEST_FAILED

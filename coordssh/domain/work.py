@@ -120,6 +120,10 @@ def event_key(item: WorkItem, event: Event) -> str:
         if not event.run or event.run != item.active_run:
             return "run_ended.stale"
         return "run_ended." + s.RUN_END_CLASS.get(status, "interrupted")
+    if kind == "run_pushed":
+        if not event.run or event.run != item.last_run.get("id"):
+            return "run_pushed.stale"
+        return "run_pushed." + ("done" if event.get("status") == "done" else "other")
     if kind in ("test_verdict", "review_verdict"):
         results = TEST_RESULTS if kind == "test_verdict" else REVIEW_RESULTS
         result = event.get("result")
@@ -211,6 +215,16 @@ def _run_ended(item: WorkItem, event: Event, key: str, now: float) -> dict[str, 
     return changes
 
 
+def _run_pushed(item: WorkItem, event: Event, key: str, now: float) -> dict[str, Any]:
+    if key == "run_pushed.stale":
+        return {}
+    changes: dict[str, Any] = {"last_run": {**item.last_run, "status": event.get("status"),
+                                            "reason": event.get("reason", "")}}
+    if event.get("sha"):
+        changes["head_sha"] = event.get("sha")
+    return changes
+
+
 def last_run_of(event: Event) -> dict[str, Any]:
     fields = ("role", "status", "reason", "machine", "mode", "session_id")
     return {"id": event.run, **{k: event.get(k) for k in fields if event.get(k) is not None}}
@@ -238,6 +252,7 @@ def _parked(item: WorkItem, event: Event, key: str, now: float) -> dict[str, Any
 _EFFECTS = {
     "run_started": _run_started,
     "run_ended": _run_ended,
+    "run_pushed": _run_pushed,
     "test_verdict": _verdict,
     "review_verdict": _verdict,
     "head_moved": lambda item, event, key, now: {"head_sha": event.get("sha") or item.head_sha},

@@ -34,7 +34,7 @@ RUN_SH_BODY = r'''
 RUN=$1 WT=$2 BRANCH=$3 BASE_SHA=$4 GRACE=$5 MAXRT=$6 ID=$7
 shift 7
 export GIT_TERMINAL_PROMPT=0
-CPID=
+CPID= posted=
 now() { date +%s; }
 put() { (umask 077 && printf '%s\n' "$2" > "$RUN/$1.tmp") && mv -f "$RUN/$1.tmp" "$RUN/$1"; }
 stop_claude() {
@@ -51,19 +51,25 @@ finish() {
   put finished_at "$(now)"
   exit "$1"
 }
-trap 'finish 143' TERM
-trap 'finish 130' INT
-trap 'finish 129' HUP
+# a stop (INT/TERM, or HUP when a tmux session closes) keeps the work like a normal end: claude
+# is ended, then a dirty worktree is committed and the branch pushed, with further signals ignored
+on_signal() {
+  trap '' TERM INT HUP
+  stop_claude
+  [ -n "$CPID" ] && [ -z "$posted" ] && cd "$WT" 2>/dev/null && post_run >> "$RUN/push.log" 2>&1
+  finish "$1"
+}
+trap 'on_signal 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 129' HUP
 last_is_result() { tail -n 1 "$RUN/stream.jsonl" 2>/dev/null | grep -q '^{"type":"result"'; }
-post_run() {
-  if ! git config user.email >/dev/null 2>&1; then
-    export GIT_AUTHOR_NAME=coordssh GIT_AUTHOR_EMAIL=coordssh@localhost
-    export GIT_COMMITTER_NAME=coordssh GIT_COMMITTER_EMAIL=coordssh@localhost
-  fi
-  if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
-    git add -A && git commit -q --no-verify -m "coordssh rescue: uncommitted work left by run $ID" &&
-      put rescue_sha "$(git rev-parse HEAD)"
-  fi
+# an API retry for a failed login (401/403, authentication_failed): waiting cannot help
+auth_retry() {
+  tail -n 5 "$RUN/stream.jsonl" 2>/dev/null | grep '"subtype":"api_retry"' |
+    grep -q -e '"error":"authentication_failed"' -e '"error_status":401[,}]' -e '"error_status":403[,}]'
+}
+push_branch() {
+  rm -f "$RUN/push_failed"
   ahead=$(git rev-list --count "$BASE_SHA..refs/heads/$BRANCH" 2>/dev/null) || ahead=0
   if [ "$ahead" -gt 0 ]; then
     if git push -u origin "refs/heads/$BRANCH:refs/heads/$BRANCH" </dev/null; then
@@ -75,6 +81,29 @@ post_run() {
     put pushed_sha ""
   fi
 }
+post_run() {
+  # a run without a branch (a test run, remote/test_run.py) never commits or pushes
+  [ -n "$BRANCH" ] || { posted=1; return 0; }
+  if ! git config user.email >/dev/null 2>&1; then
+    export GIT_AUTHOR_NAME=coordssh GIT_AUTHOR_EMAIL=coordssh@localhost
+    export GIT_COMMITTER_NAME=coordssh GIT_COMMITTER_EMAIL=coordssh@localhost
+  fi
+  if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
+    git add -A && git commit -q --no-verify -m "coordssh rescue: uncommitted work left by run $ID" &&
+      put rescue_sha "$(git rev-parse HEAD)"
+  fi
+  push_branch
+  posted=1
+}
+# `COORDSSH_PUSH_ONLY=1 sh run.sh`: the post-run steps again (`coordssh push`), nothing else
+if [ "${COORDSSH_PUSH_ONLY:-}" = 1 ]; then
+  trap - TERM INT HUP
+  cd "$WT" || { printf 'coordssh: worktree %s is missing\n' "$WT" >&2; exit 127; }
+  printf '%s coordssh push: pushing again\n' "$(now)" >> "$RUN/push.log"
+  post_run >> "$RUN/push.log" 2>&1
+  [ -e "$RUN/push_failed" ] && exit 1
+  exit 0
+fi
 put pid "$$"
 put started_at "$(now)"
 # `coordssh stop` may have come before this wrapper wrote its pid: honour it, start nothing
@@ -100,6 +129,7 @@ while kill -0 "$CPID" 2>/dev/null; do
   if [ -n "$result_at" ] && [ $((t - result_at)) -ge "$GRACE" ]; then
     lingered=$t; put lingered "$t"; stop_claude; break
   fi
+  if [ -z "$result_at" ] && auth_retry; then put auth_failed "$t"; stop_claude; break; fi
   if [ $((t - start)) -ge "$MAXRT" ]; then put timed_out "$t"; stop_claude; break; fi
   sleep 1
 done
@@ -109,8 +139,7 @@ if [ -n "$lingered" ]; then
   # the result stands: the run ended when claude wrote it, whatever the kill's status says
   if tail -n 1 "$RUN/stream.jsonl" | grep -q '"is_error":false'; then code=0; else code=1; fi
 fi
-# a run without a branch (a test run, remote/test_run.py) never commits or pushes
-[ -z "$BRANCH" ] || post_run >> "$RUN/push.log" 2>&1
+post_run >> "$RUN/push.log" 2>&1
 finish "$code"
 '''
 

@@ -28,12 +28,13 @@ DISPATCH_TIMEOUT = 120.0        # `git worktree add` checks out the whole tree
 async def claude_path(transport: Transport, claude_command: str, board, *, refresh: bool = False,
                       remember: bool = True) -> str:
     """claude's absolute path on the worker, from the board's kv `claude_path:<machine>` or found
-    afresh (and remembered). An absolute claude_command is used as it is."""
-    if claude_command.startswith("/") and not refresh:
-        return claude_command      # the dispatch script checks it is executable
+    afresh (and remembered). An absolute claude_command is checked once (then remembered), so
+    that a missing one is refused before `assign` writes anything."""
     key = claude_path_key(transport.name)
     cached = None if refresh else board.kv_get(key)
-    if isinstance(cached, str) and cached.startswith("/"):
+    absolute = claude_command.startswith("/")
+    if isinstance(cached, str) and cached.startswith("/") and (
+            not absolute or cached == claude_command):
         return cached
     path = await resolve_claude_path(transport, claude_command, timeout=RESOLVE_TIMEOUT)
     if not path:
@@ -76,12 +77,12 @@ wait_pid() {
 '''
 
 DISPATCH_MAIN = r'''
-repo=$1 wt=$2 branch=$3 sha=$4 run=$5 claude=$6 launcher=$7 session=$8 tenths=$9
+repo=$1 wt=$2 branch=$3 sha=$4 run=$5 claude=$6 launcher=$7 session=$8 tenths=$9 free=${10}
 [ -x "$claude" ] || { printf 'claude is not at %s any more\n' "$claude" >&2; exit 20; }
 if [ "$launcher" = tmux ] && ! command -v tmux >/dev/null 2>&1; then
   echo 'tmux is not installed' >&2; exit 21
 fi
-create_worktree "$repo" "$wt" "$branch" "$sha" || exit 22
+create_worktree "$repo" "$wt" "$branch" "$sha" "$free" || exit 22
 unpack_envelope "$run" || exit 23
 "launch_$launcher" "$run" "$session" "$wt" || exit 24
 wait_pid "$run" "$tenths"
@@ -102,12 +103,13 @@ class DispatchTarget:
     claude_path: str
     launcher: str              # "tmux" | "nohup"
     session: str               # the tmux session name (unused by nohup)
+    free_worktree: str = ""    # a stale clean worktree holding `branch`, removed first
 
 
 def dispatch_command(target: DispatchTarget, pid_wait_tenths: int = PID_WAIT_TENTHS) -> Command:
     return sh_script(DISPATCH_SCRIPT, target.repo_path, target.worktree, target.branch,
                      target.base_sha, target.run_dir, target.claude_path, target.launcher,
-                     target.session, str(pid_wait_tenths))
+                     target.session, str(pid_wait_tenths), target.free_worktree)
 
 
 def launch_display(target: DispatchTarget) -> Command:
@@ -140,8 +142,8 @@ def dispatch_error(machine: str, target: DispatchTarget, result: RunResult) -> R
                        "install tmux there, or set `launcher: nohup` for this machine"),
         WORKTREE_FAILED: (f"on {machine}: cannot create worktree {target.worktree} on branch "
                           f"{target.branch}",
-                          "see git's message; remove a leftover branch or worktree of an earlier "
-                          "run (`git worktree list` in the repo)"),
+                          "see git's message; `git worktree list` in the repo shows which "
+                          "worktree holds the branch"),
         UNPACK_FAILED: (f"on {machine}: cannot write the run directory {target.run_dir}",
                         "check free space and permissions under the machine's run_root"),
         LAUNCH_FAILED: (f"on {machine}: the {target.launcher} launcher failed",

@@ -1,10 +1,13 @@
 """Branches and worktrees on a worker: the slug, the origin facts, and the worktree step.
 
-Facts first (`origin_facts`): one exec that fetches `<default_branch>` from origin (or, for a
-dry run, only reads it with `git ls-remote`, which changes nothing), reports the fetched SHA and
-every `issue-<N>-*` branch on origin with whether it is merged. The worktree itself is created
-by `CREATE_WORKTREE_FN`, a shell function the dispatch script (launcher.py) calls, always from
-that SHA: never from a local ref, so a stale clone cannot leak into a new branch.
+Facts first (`origin_facts`): one exec that fetches `<default_branch>` and the issue's
+`issue-<N>-*` branches from origin (or, for a dry run, only reads them with `git ls-remote`,
+which changes nothing), and reports the fetched SHA, every branch of the issue on origin (merged
+or not), the worker's own branches of the issue (in the base? ahead of origin's?) and the
+worktrees that hold them (clean, dirty, gone). remote/checkout.py decides from them where the
+run starts. The worktree itself is created by `CREATE_WORKTREE_FN`, a shell function the
+dispatch script (launcher.py) calls: a new branch always at the fetched SHA (never a stale local
+ref), an existing one only moved forward.
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ else
 fi
 printf 'base=%s\n' "$sha"
 heads=$(git ls-remote origin "$pattern" </dev/null) || exit 11
+if [ "$fetch" = 1 ] && [ -n "$heads" ]; then
+  git fetch --quiet origin "+$pattern:refs/remotes/origin/${pattern#refs/heads/}" </dev/null || exit 11
+fi
 printf '%s\n' "$heads" | while read -r h ref; do
   [ -n "$h" ] || continue
   m='?'
@@ -80,6 +86,31 @@ printf '%s\n' "$heads" | while read -r h ref; do
     elif [ "$fetch" = 1 ] || git cat-file -e "$h^{commit}" 2>/dev/null; then m=0; fi
   fi
   printf 'claim %s %s %s\n' "$m" "$h" "${ref#refs/heads/}"
+done
+# the worker's own branches of the issue: in base?, relation to origin's, and who holds them
+git for-each-ref --format='%(objectname) %(refname)' "$pattern" | while read -r l ref; do
+  o=$(printf '%s\n' "$heads" | while read -r h r; do [ "$r" = "$ref" ] && printf '%s' "$h"; done)
+  rel=none
+  if [ -n "$o" ]; then
+    if [ "$o" = "$l" ]; then rel=same
+    elif ! git cat-file -e "$o^{commit}" 2>/dev/null; then rel='?'
+    elif git merge-base --is-ancestor "$l" "$o"; then rel=behind
+    elif git merge-base --is-ancestor "$o" "$l"; then rel=ahead
+    else rel=diverged; fi
+  fi
+  b=0; git merge-base --is-ancestor "$l" "$sha" 2>/dev/null && b=1
+  printf 'local %s %s %s %s\n' "$b" "$rel" "$l" "${ref#refs/heads/}"
+done
+git worktree list --porcelain 2>/dev/null | while IFS= read -r line; do
+  case $line in
+    "worktree "*) wt=${line#worktree };;
+    "branch "$pattern)
+      st=clean
+      if [ ! -d "$wt" ]; then st=gone
+      elif [ -n "$(git -C "$wt" --no-optional-locks status --porcelain 2>/dev/null | head -c 1)" ]
+      then st=dirty; fi
+      printf 'held %s %s %s\n' "$st" "${line#branch refs/heads/}" "$wt";;
+  esac
 done
 '''
 
@@ -92,14 +123,54 @@ class RemoteBranch:
 
 
 @dataclass(frozen=True)
+class LocalBranch:
+    """The worker clone's own branch of the issue."""
+
+    name: str
+    sha: str
+    in_base: bool                # an ancestor of the fresh base: no commits of its own (or merged)
+    relation: str                # to origin's branch: same|behind|ahead|diverged|none|? (unknown)
+
+
+@dataclass(frozen=True)
+class HeldBy:
+    """A worktree that has the issue's branch checked out."""
+
+    branch: str
+    path: str
+    state: str                   # clean | dirty | gone (its directory no longer exists)
+
+
+@dataclass(frozen=True)
 class OriginFacts:
     home: str                    # the worker's $HOME, to make worker paths absolute
     base_sha: str                # origin/<default_branch>, freshly fetched (or ls-remote'd)
     branches: tuple[RemoteBranch, ...] = field(default_factory=tuple)
+    local: tuple[LocalBranch, ...] = field(default_factory=tuple)
+    held: tuple[HeldBy, ...] = field(default_factory=tuple)
 
     def open_branches(self) -> tuple[RemoteBranch, ...]:
-        """Branches that still hold the issue: not known to be merged."""
+        """Branches on origin not known to be merged."""
         return tuple(b for b in self.branches if b.merged is not True)
+
+    def origin(self, name: str) -> RemoteBranch | None:
+        return next((b for b in self.branches if b.name == name), None)
+
+    def local_branch(self, name: str) -> LocalBranch | None:
+        return next((b for b in self.local if b.name == name), None)
+
+    def holder(self, name: str) -> HeldBy | None:
+        return next((h for h in self.held if h.branch == name and h.state != "gone"), None)
+
+    def existing(self) -> list[str]:
+        """Every branch of the issue, on origin or on the worker (sorted)."""
+        return sorted({b.name for b in self.branches} | {b.name for b in self.local})
+
+    def unmerged(self) -> list[str]:
+        """Branches of the issue that carry commits the base does not have."""
+        names = {b.name for b in self.branches if b.merged is not True}
+        names |= {b.name for b in self.local if not b.in_base}
+        return sorted(names)
 
 
 def origin_facts_command(repo_path: str, base_branch: str, issue: int, *, fetch: bool) -> Command:
@@ -110,6 +181,8 @@ def origin_facts_command(repo_path: str, base_branch: str, issue: int, *, fetch:
 def parse_origin_facts(text: str) -> OriginFacts:
     home = base = ""
     branches: list[RemoteBranch] = []
+    local: list[LocalBranch] = []
+    held: list[HeldBy] = []
     for line in text.splitlines():
         if line.startswith("home="):
             home = line[5:]
@@ -118,9 +191,15 @@ def parse_origin_facts(text: str) -> OriginFacts:
         elif line.startswith("claim "):
             _, merged, sha, name = line.split(" ", 3)
             branches.append(RemoteBranch(name, sha, {"1": True, "0": False}.get(merged)))
+        elif line.startswith("local "):
+            _, in_base, relation, sha, name = line.split(" ", 4)
+            local.append(LocalBranch(name, sha, in_base == "1", relation))
+        elif line.startswith("held "):
+            _, state, name, path = line.split(" ", 3)
+            held.append(HeldBy(name, path, state))
     if not home or not base:
         raise ValueError(f"origin facts without home/base: {text[:200]!r}")
-    return OriginFacts(home, base, tuple(branches))
+    return OriginFacts(home, base, tuple(branches), tuple(local), tuple(held))
 
 
 async def origin_facts(transport: Transport, repo_path: str, base_branch: str, issue: int,
@@ -152,16 +231,29 @@ def _origin_error(machine: str, repo_path: str, base: str, result: RunResult) ->
 
 
 # --- the worktree step of the dispatch script ---------------------------------------------------
-# `create_worktree REPO WORKTREE BRANCH SHA` (absolute paths); exit code WORKTREE_FAILED on error.
+# `create_worktree REPO WORKTREE BRANCH SHA [FREE]` (absolute paths); exit WORKTREE_FAILED on
+# error. An existing BRANCH is checked out after moving it forward to SHA, never backwards or
+# sideways (that would lose commits). FREE: a stale clean worktree that holds BRANCH, removed
+# first (`git worktree remove` without --force refuses if it became dirty meanwhile).
 WORKTREE_FAILED = 22
 
 CREATE_WORKTREE_FN = r'''
 create_worktree() {
   cd "$1" || return 22
   if [ -e "$2" ]; then printf 'worktree path %s already exists\n' "$2" >&2; return 22; fi
-  if git show-ref --verify -q "refs/heads/$3"; then
-    printf 'branch %s already exists in %s (an earlier run?)\n' "$3" "$1" >&2; return 22
+  git worktree prune 2>/dev/null
+  if [ -n "$5" ]; then git worktree remove "$5" </dev/null || return 22; fi
+  mkdir -p "${2%/*}" || return 22
+  if old=$(git rev-parse -q --verify "refs/heads/$3^{commit}"); then
+    if [ "$old" != "$4" ]; then
+      git merge-base --is-ancestor "$old" "$4" || {
+        printf 'branch %s is at %s, which %s does not contain: moving it would lose commits\n' \
+          "$3" "$old" "$4" >&2; return 22; }
+      git update-ref "refs/heads/$3" "$4" "$old" || return 22
+    fi
+    git worktree add --quiet "$2" "$3" </dev/null || return 22
+  else
+    git worktree add --quiet -b "$3" "$2" "$4" </dev/null || return 22
   fi
-  mkdir -p "${2%/*}" && git worktree add --quiet -b "$3" "$2" "$4" </dev/null || return 22
 }
 '''

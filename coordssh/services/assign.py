@@ -13,14 +13,16 @@ the dispatch. A dry run reads origin with `git ls-remote` and writes nothing any
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from coordssh.config.schema import Machine, Repo
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment, new_assignment_id
-from coordssh.errors import RemoteCommandFailed
+from coordssh.errors import NotFound, RemoteCommandFailed
 from coordssh.remote import envelope, launcher
+from coordssh.remote.checkout import Checkout, checkout_for
 from coordssh.remote.tmux import session_name
 from coordssh.remote.worktree import OriginFacts, branch_name, origin_facts, worktree_path
 from coordssh.services import claims, pipeline
@@ -40,6 +42,9 @@ class AssignRequest:
     title: str | None = None
     force: bool = False
     dry_run: bool = False
+    # told the intent row once it is on the board: from then on a run may be going on the
+    # machine whatever happens to this call (the CLI names it when Ctrl-C comes after that)
+    on_intent: Callable[[Assignment], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class AssignResult:
                 "title": a.title, "branch": a.branch, "model": a.model, "worktree": a.worktree,
                 "run_dir": a.run_dir, "base_sha": a.base_sha, "status": a.status,
                 "launcher": a.launcher, "session_id": a.session_id, "dry_run": self.dry_run,
-                "pid": self.pid}
+                "pid": self.pid, "model_source": self.model_source}
         if self.dry_run:
             data.update(command=self.command, launch=self.launch, prompt=self.prompt,
                         notes=list(self.notes))
@@ -84,14 +89,16 @@ async def _on_machine(ctx: Context, request: AssignRequest, machine: Machine, re
     notes = [await _check_capacity(ctx, machine, transport, dry_run=request.dry_run)]
     facts = await origin_facts(transport, repo_path, repo.default_branch, request.issue,
                                fetch=not request.dry_run)
-    claims.ensure_unclaimed(repo.name, request.issue, (), facts.open_branches(),
-                            force=request.force)
+    checkout = _checkout(ctx, machine, repo, brief, facts)
     claude = await launcher.claude_path(transport, machine.claude_command, ctx.board,
                                         remember=not request.dry_run)
-    plan = _plan(ctx, machine, repo, repo_path, brief, facts, claude)
+    plan = _plan(ctx, machine, repo, repo_path, brief, facts, checkout, claude)
+    notes += [checkout.note] if checkout.continued else []
     if request.dry_run:
         return plan.result(dry_run=True, notes=tuple(notes))
     _record_intent(ctx, machine, plan.assignment, force=request.force)
+    if request.on_intent is not None:
+        request.on_intent(plan.assignment)
     pid = await _dispatch(ctx, transport, machine, plan)
     return plan.result(assignment=_mark_running(ctx, plan.assignment, pid), pid=pid)
 
@@ -124,6 +131,18 @@ async def _check_capacity(ctx: Context, machine: Machine, transport: Transport,
     return f"capacity: {len(live)}/{machine.max_workers} running"
 
 
+def _checkout(ctx: Context, machine: Machine, repo: Repo, brief: Brief,
+              facts: OriginFacts) -> Checkout:
+    """The issue's own branch (an earlier run's, continued) or a new one at the fresh base."""
+    issue = brief.issue.number
+    new_name = branch_name(issue, brief.issue.title)
+    owned = claims.issue_branch(ctx.board.list(include_archived=True), repo.name, issue, facts,
+                                new_name)
+    live = {row.worktree for row in ctx.board.list(live_only=True) if row.machine == machine.name}
+    return checkout_for(facts, owned or new_name, machine=machine.name, live_worktrees=live,
+                        worktree_root=expand_with(machine.worktree_root, facts.home))
+
+
 # --- the plan -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Plan:
@@ -152,22 +171,25 @@ class Plan:
 
 
 def _plan(ctx: Context, machine: Machine, repo: Repo, repo_path: str, brief: Brief,
-          facts: OriginFacts, claude: str) -> Plan:
+          facts: OriginFacts, checkout: Checkout, claude: str) -> Plan:
     assignment_id = _fresh_id(ctx)
     home = facts.home
+    extra: dict[str, Any] = {"issue_url": brief.issue.url} if brief.issue.url else {}
+    if checkout.continued:
+        extra["continued"] = checkout.note
     a = Assignment(
         id=assignment_id, machine=machine.name, repo=repo.name, issue=brief.issue.number,
-        branch=branch_name(brief.issue.number, brief.issue.title), title=brief.issue.title,
-        base_branch=repo.default_branch, base_sha=facts.base_sha,
+        branch=checkout.branch, title=brief.issue.title,
+        base_branch=repo.default_branch, base_sha=checkout.start_sha,
         worktree=expand_with(worktree_path(machine.worktree_root, repo.name, assignment_id), home),
         run_dir=expand_with(join(machine.run_root, assignment_id), home),
         model=brief.model, role=ROLE, launcher=machine.launcher, status=m.STARTING,
         session_id=str(uuid.uuid4()), created_at=ctx.clock(), updated_at=ctx.clock(),
-        extra={"issue_url": brief.issue.url} if brief.issue.url else {})
+        extra={**extra, **brief.model_extra()})
     target = launcher.DispatchTarget(
         repo_path=expand_with(repo_path, home), worktree=a.worktree, branch=a.branch,
         base_sha=a.base_sha, run_dir=a.run_dir, claude_path=claude, launcher=a.launcher,
-        session=session_name(a.id))
+        session=session_name(a.id), free_worktree=checkout.free)
     runs = ctx.config.runs
     return Plan(a, target, brief, dict(machine.env),
                 envelope.Limits.of(runs.result_grace_s, runs.max_runtime_s))
@@ -207,8 +229,9 @@ async def _dispatch(ctx: Context, transport: Transport, machine: Machine, plan: 
                                            refresh=True)
         target = launcher.DispatchTarget(**{**target.__dict__, "claude_path": fresh})
         return await launcher.dispatch(transport, target, plan.tar(fresh, ctx.clock()))
-    except RemoteCommandFailed as err:
-        # the script said which step failed: nothing runs, so the row is final
+    except (RemoteCommandFailed, NotFound) as err:
+        # a step of the script said it failed, or claude vanished since it was checked: nothing
+        # runs, so the row is final (and claims nothing)
         pipeline.end_run(ctx.board, plan.assignment.id, ctx.clock(), status=m.FAILED,
                          reason=f"dispatch failed: {err.message}")
         raise

@@ -3,7 +3,9 @@
 The issue comes from GitHub for a repo with `github:`, else from the operator (`--title`
 required, `--briefing` as the task). The operator's briefing is appended to the playbook's
 prompt. The model: --model, else an issue label mapped in models.labels, else the playbook's,
-else models.default (`agent.claude.resolve_model`); the id shown is recorded on the row.
+else models.default (`agent.claude.resolve_model`). What the operator asked for (`sonnet`) and
+where it came from are recorded on the row until the run's init line says which model runs.
+The repo's own permission rules (build/test commands, worker_permissions) join the playbook's.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from coordssh.agent.claude import build_for_playbook, resolve_model
+from coordssh.agent.permissions import RepoRules, repo_rules
 from coordssh.config.schema import Repo
 from coordssh.errors import UsageError
 from coordssh.forge.git import local_issue
@@ -31,13 +34,22 @@ class Brief:
     issue: Issue
     prompt: str
     claude_model: str           # what claude is given (an alias or an id)
-    model: str                  # the id shown to the operator
-    model_source: str           # "--model", "label <name>", "playbook", "models.default"
+    model: str                  # what the operator asked for (`sonnet`, a user alias, an id)
+    model_source: str           # "--model", "label: <name>", "playbook", "models.default"
     playbook: Playbook
+    rules: RepoRules = RepoRules()
 
     def claude_command(self, claude_path: str, session_id: str) -> Command:
         return build_for_playbook(claude_path, self.playbook, model=self.claude_model,
-                                  session_id=session_id)
+                                  session_id=session_id, allow=self.rules.allow,
+                                  deny=self.rules.deny)
+
+    def model_extra(self) -> dict[str, str]:
+        """For the row's `extra`: what was asked for, where from, and what claude is given."""
+        extra = {"model_requested": self.model, "model_source": self.model_source}
+        if self.claude_model != self.model:
+            extra["model_given"] = self.claude_model
+        return extra
 
 
 async def make_brief(ctx: Context, repo: Repo, request: Any) -> Brief:
@@ -46,12 +58,13 @@ async def make_brief(ctx: Context, repo: Repo, request: Any) -> Brief:
 
     issue = await fetch_issue(ctx, repo, request.issue, request.title, request.briefing)
     playbook = load_playbook(ROLE, ctx.config.playbooks_dir)
-    claude_model, shown = resolve_model(request.model, issue.labels, ctx.config.models,
+    claude_model, asked = resolve_model(request.model, issue.labels, ctx.config.models,
                                         playbook.model)
     prompt = render_prompt(playbook, repo, issue, branch_name(issue.number, issue.title),
                            request.briefing)
-    return Brief(issue, prompt, claude_model, shown,
-                 _model_source(ctx, request.model, issue.labels, playbook.model), playbook)
+    return Brief(issue, prompt, claude_model, asked,
+                 _model_source(ctx, request.model, issue.labels, playbook.model), playbook,
+                 repo_rules(repo))
 
 
 async def fetch_issue(ctx: Context, repo: Repo, number: int, title: str | None,
@@ -84,5 +97,5 @@ def _model_source(ctx: Context, cli_model: str | None, labels: tuple[str, ...],
     mapped = {k.casefold() for k in ctx.config.models.labels}
     label = next((name for name in labels if name.casefold() in mapped), None)
     if label:
-        return f"label {label}"
+        return f"label: {label}"
     return "playbook" if playbook_model else "models.default"

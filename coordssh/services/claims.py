@@ -1,8 +1,9 @@
-"""Who holds an issue, and whether a machine has room: the refusals of `assign`.
+"""Who holds an issue, which branch it owns, and whether a machine has room: `assign`'s rules.
 
-An issue is claimed by live work on the board for the same repo and issue, or by an
-`issue-<N>-*` branch on origin that is not merged into the default branch (LESSONS 18). A
-machine is full when its live runs (reconciled from the machine, not guessed from the board)
+An issue is claimed by LIVE work on the board for the same repo and issue. Runs of it that
+ended are not claims: their branch (on origin, or only on the worker) is the issue's branch,
+and the next run continues on it (`issue_branch`; remote/checkout.py checks it out). A machine
+is full when its live runs (reconciled from the machine, runs the board did not know included)
 reach `max_workers`. Every refusal names its holder and the way out.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from coordssh.config.schema import Machine, Repo
 from coordssh.domain.models import Assignment
 from coordssh.errors import Refused
-from coordssh.remote.worktree import RemoteBranch
+from coordssh.remote.worktree import OriginFacts, RemoteBranch
 
 
 def board_holders(rows: Iterable[Assignment], repo: str, issue: int,
@@ -35,6 +36,30 @@ def ensure_unclaimed(repo: str, issue: int, holders: Sequence[Assignment],
         f"{repo}#{issue} is already claimed by " + "; ".join(held),
         hint="wait for that work, `coordssh stop` it, merge or delete the branch, or pass "
              "--force to assign it anyway")
+
+
+def issue_branch(rows: Iterable[Assignment], repo: str, issue: int, facts: OriginFacts,
+                 new_name: str) -> str | None:
+    """The branch `repo#issue` already owns, or None for a new branch `new_name`.
+
+    The first board run's branch that still exists (on origin or the worker) wins; then
+    `new_name` if it exists; then the one branch of the issue with commits of its own. Several
+    such branches and no board row to choose: Refused, naming them.
+    """
+    existing = set(facts.existing())
+    for row in sorted(rows, key=lambda r: r.created_at or 0.0):
+        if row.repo == repo and row.issue == issue and row.branch in existing:
+            return row.branch
+    if new_name in existing:
+        return new_name
+    unmerged = facts.unmerged()
+    if len(unmerged) > 1:
+        raise Refused(
+            f"{repo}#{issue} has several branches and no run on the board says which is its "
+            f"own: {', '.join(unmerged)}",
+            hint="merge the work into one of them and delete the others, or assign with the "
+                 "--title whose branch name (issue-N-<slug of the title>) is the one to continue")
+    return unmerged[0] if unmerged else None
 
 
 def _merge_note(branch: RemoteBranch) -> str:

@@ -11,6 +11,9 @@ line followed by a process that lingers past `result_grace_s` (measured from the
 on the worker's clock) gets its process group ended and keeps the result's outcome; a run past
 `max_runtime_s` is ended and `failed`. A tmux run that ends has its pane captured to
 `pane.log` and its session ended (remote/tmux.py: in the probe, or one exec for the rest).
+The same probe lists live run dirs the board does not know (a lost or emptied board): they are
+adopted from their meta.json (services/adopt.py) and reconciled like any run, so `status` shows
+them and capacity counts them. Every observation therefore probes, even with no live rows.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from coordssh.errors import CoordError, RemoteError, TransportError
 from coordssh.remote.probe import CHUNK_CAP, ProbeReport, RunFacts, probe
 from coordssh.remote.signals import end_group
 from coordssh.remote.tmux import reap_panes, session_name
-from coordssh.services.pipeline import record_end
+from coordssh.services.pipeline import record_adopted, record_end
 
 if TYPE_CHECKING:  # the stream parser and the classifier are imported where a run needs them
     from coordssh.agent.outcome import Outcome
@@ -54,6 +57,7 @@ class MachineObservation:
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     bases: dict[str, int] = field(default_factory=dict)   # each row's offset when it was read
     worker_now: float | None = None
+    adopted: tuple[Assignment, ...] = ()    # found on the machine, unknown to the board (as built)
 
 
 @dataclass(frozen=True)
@@ -105,9 +109,15 @@ def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> b
     """
     bases = {k: v for mo in observations for k, v in mo.bases.items()}
     changes = {k: v for mo in observations for k, v in mo.changes.items() if v}
-    if not changes:
+    adopted = [row for mo in observations for row in mo.adopted]
+    if not changes and not adopted:
         return False
     with ctx.board.transaction() as tx:
+        for row in adopted:
+            if tx.get(row.id) is None:
+                record_adopted(tx, row, ctx.clock())
+            else:   # written meanwhile (an assign in another process): its row stands
+                changes.pop(row.id, None)
         for assignment_id, fields in changes.items():
             current = tx.get(assignment_id)
             if current is None or current.offset != bases.get(assignment_id, current.offset):
@@ -123,10 +133,10 @@ def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> b
 # --- one machine --------------------------------------------------------------------------------
 async def _observe(ctx: Context, machine: Machine, transport: Transport,
                    rows: list[Assignment]) -> MachineObservation:
-    if not rows:  # nothing live here: the connection itself says the machine is reachable
-        return MachineObservation(machine.name, True, machine.max_workers, worker_now=0.0)
     states = {row.id: _state_of(row) for row in rows}
-    report, facts = await _probe_all(transport, machine, rows, states)
+    report, facts, adopted = await _probe_all(ctx, transport, machine, rows, states)
+    bases = {row.id: row.offset for row in (*rows, *adopted)}
+    rows = [*rows, *adopted]
     changes: dict[str, dict[str, Any]] = {}
     updated, panes = [], []
     for row in rows:
@@ -140,37 +150,49 @@ async def _observe(ctx: Context, machine: Machine, transport: Transport,
     await _reap(transport, panes)
     running = sum(1 for row in updated if row.live)
     return MachineObservation(machine.name, True, machine.max_workers, running=running,
-                              assignments=tuple(updated), changes=changes,
-                              bases={row.id: row.offset for row in rows}, worker_now=report.now)
+                              assignments=tuple(updated), changes=changes, bases=bases,
+                              worker_now=report.now, adopted=tuple(adopted))
 
 
-async def _probe_all(transport: Transport, machine: Machine, rows: list[Assignment],
-                     states: dict[str, StreamState]) -> tuple[ProbeReport, dict[str, RunFacts]]:
-    """Probe, feeding each chunk into its state; re-probe only the runs whose chunk was capped."""
+async def _probe_all(ctx: Context, transport: Transport, machine: Machine, rows: list[Assignment],
+                     states: dict[str, StreamState]
+                     ) -> tuple[ProbeReport, dict[str, RunFacts], list[Assignment]]:
+    """Probe, feeding each chunk into its state; re-probe only the runs whose chunk was capped.
+    The first round also scans for live runs the board does not know (adopted, from byte 0)."""
+    from coordssh.services.adopt import adoptable
+
     pending = {row.id: states[row.id].bytes_consumed for row in rows}
     merged: dict[str, RunFacts] = {}
+    adopted: list[Assignment] = []
     report = ProbeReport(now=0.0, runs={})
-    cap = CHUNK_CAP
+    cap, scan = CHUNK_CAP, True
     for _ in range(MAX_ROUNDS):
-        if not pending:
+        if not pending and not scan:
             break
-        report = await probe(transport, machine.run_root, dict(pending), cap=cap)
-        stalled = False
+        report = await probe(transport, machine.run_root, dict(pending), cap=cap, scan=scan)
+        scan, stalled = False, False
         for run_id, fact in report.runs.items():
+            if run_id not in states:
+                row = adoptable(ctx, machine, fact)
+                if row is None:
+                    continue
+                adopted.append(row)
+                states[run_id] = _state_of(row)
             before = states[run_id].bytes_consumed
             states[run_id].feed(fact.data)
             merged[run_id] = fact  # the newest facts describe the run; the data is fed
             if fact.more:
                 stalled |= states[run_id].bytes_consumed == before
-        pending = {i: states[i].bytes_consumed for i, f in report.runs.items() if f.more}
+        pending = {i: states[i].bytes_consumed for i, f in report.runs.items()
+                   if f.more and i in states}
         cap = min(cap * 2, MAX_CAP) if stalled else cap  # one line longer than the chunk
-    return report, merged
+    return report, merged, adopted
 
 
 async def _judge(ctx: Context, transport: Transport, row: Assignment, fact: RunFacts,
                  state: StreamState, now: float) -> tuple[Outcome, bool]:
     """The run's outcome; True when we ended its process group to get there."""
-    from coordssh.agent.outcome import Outcome, classify
+    from coordssh.agent.outcome import Outcome, Push, classify
 
     runs = ctx.config.runs
     if fact.missing or (fact.pid is None and not fact.finished):
@@ -193,10 +215,12 @@ async def _judge(ctx: Context, transport: Transport, row: Assignment, fact: RunF
         from coordssh.remote.test_run import outcome_of
 
         return outcome_of(exit_code=_exit_code(fact), cancelled=fact.cancelled is not None,
-                            timed_out=fact.timed_out), ended
+                          timed_out=fact.timed_out), ended
+    push = Push(fact.pushed_sha or "", fact.push_failed is not None,
+                fact.push_log.decode("utf-8", "replace"))
     return classify(state, exit_code=_exit_code(fact), stderr_tail=_stderr(fact), alive=False,
-                    cancelled=fact.cancelled is not None, pushed_sha=fact.pushed_sha or "",
-                    timed_out=fact.timed_out, now=now), ended
+                    cancelled=fact.cancelled is not None, timed_out=fact.timed_out, now=now,
+                    auth_failed=fact.auth_failed is not None, push=push, row=row), ended
 
 
 def _pane_left(row: Assignment, fact: RunFacts, outcome: Outcome) -> bool:

@@ -91,6 +91,26 @@ def record_start(tx: Tx, row: Assignment, now: float, *, mode: str = "new",
     return row
 
 
+def record_adopted(tx: Tx, row: Assignment, now: float) -> Assignment:
+    """A live run found on a machine that the board did not know (services/adopt.py): its row,
+    and its start on its work item (created if the board lost it too)."""
+    row = row.evolve(work=row.work_key)
+    tx.put(row)
+    record(tx, row.work, Event("run_started", {
+        "role": row.role, "mode": "adopted", "machine": row.machine, "model": row.model,
+        "branch": row.branch, "base_branch": row.base_branch, "title": row.title}, row.id), now)
+    return row
+
+
+def record_pushed(tx: Tx, before: Assignment, after: Assignment, now: float) -> None:
+    """`coordssh push` of a run whose push had failed: the run's new status on its work item."""
+    if before.status != m.PUSH_FAILED:
+        return
+    record(tx, after.work_key, Event("run_pushed", {
+        "status": after.status, "sha": after.pushed_sha if after.status == m.DONE else "",
+        "reason": after.reason}, after.id), now)
+
+
 def record_end(tx: Tx, row: Assignment, now: float) -> WorkItem | None:
     """The work item's side of a run that became terminal (`row` is the terminal row)."""
     return record(tx, row.work_key, end_event(row), now)
@@ -144,8 +164,7 @@ def policy_from_config(config: Config) -> Policy:
 
 
 def rung_of(config: Config, model: str) -> int | None:
-    """The escalation rung of a model (alias or id), or None when it is not on the ladder."""
-    from coordssh.config.schema import BUILTIN_MODEL_ALIASES
-
-    aliases = {**BUILTIN_MODEL_ALIASES, **config.models.aliases}
-    return Policy(escalation=tuple(config.models.escalation)).rung_of(model, aliases)
+    """The escalation rung of a model (as asked, or what a user alias of a rung stands for),
+    or None when it is not on the ladder."""
+    ladder = Policy(escalation=tuple(config.models.escalation))
+    return ladder.rung_of(model, dict(config.models.aliases))

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
+from coordssh.domain.work import Event
 from coordssh.errors import CoordError
 from coordssh.remote.signals import SignalOutcome, stop_run
-from coordssh.domain.work import Event
 from coordssh.services import pipeline
 from coordssh.services.context import Context
 from coordssh.services.observe import observe_machine

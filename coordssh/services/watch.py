@@ -6,7 +6,9 @@ without writing a result). Once the run looks finished, the tail is stopped, the
 is read from the byte offset, and `observe_machine` reconciles and classifies it on the board.
 
 A dropped connection is retried until the deadline; the follower resumes from its byte offset,
-so no event is lost and none is shown twice. `wait` is the same loop with no callbacks.
+so no event is lost and none is shown twice. `wait` is the same loop with no callbacks. While
+the machine cannot be reached, `on_notice` is told (each retry, and when it answers again), and
+a deadline that falls then is `Unreachable` naming the machine and since when (exit 3).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from coordssh.agent.stream import StreamState
 from coordssh.config.schema import Machine
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
-from coordssh.errors import RunFailed, TransportError, WaitTimeout
+from coordssh.errors import CoordError, RunFailed, TransportError, Unreachable, WaitTimeout
 from coordssh.remote.follow import LogFollower, read_from
 from coordssh.remote.probe import RunFacts, probe
 from coordssh.services.context import Context
@@ -33,6 +35,7 @@ RECONNECT_MAX_S = 10.0   # back-off ceiling between reconnect attempts
 
 LineFn = Callable[[bytes], None]
 EventFn = Callable[[Event], None]
+NoticeFn = Callable[[str], None]      # one line about the follow itself (the CLI: stderr)
 
 
 @dataclass
@@ -46,11 +49,14 @@ class Watch:
     from_offset: int = 0
     deadline: float | None = None       # loop time
     reconnects: int = 0
+    on_notice: NoticeFn | None = None
 
     def __post_init__(self) -> None:
         self.follower = LogFollower(self.row.run_dir, self.from_offset)
         self.state = StreamState(self.from_offset)
         self.machine: Machine = self.ctx.config.machine(self.row.machine)
+        self.down_since: float | None = None    # the machine did not answer since (epoch s)
+        self.down_error = ""
 
     # --- the loop ---------------------------------------------------------------------------
     async def run(self) -> Assignment:
@@ -60,15 +66,17 @@ class Watch:
         while True:
             self._check_deadline()
             try:
-                transport = await self._within_deadline(
-                    self.ctx.connector.connect(self.machine, keepalive=True))
-            except TransportError:
+                transport = await self._connect()
+            except TransportError as err:
+                self._down(err, f"retrying in {backoff:g}s")
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
                 continue
             try:
                 final = await self._follow(transport)
-            except TransportError:
+            except TransportError as err:
+                self._notice(f"connection to {self.machine.name} lost ({err.message}); "
+                             "reconnecting")
                 final = None
             finally:
                 await transport.close()
@@ -77,6 +85,26 @@ class Watch:
             self.reconnects += 1
             backoff = 0.5
             await self._sleep(backoff)
+
+    async def _connect(self) -> Transport:
+        transport = await self._within_deadline(
+            self.ctx.connector.connect(self.machine, keepalive=True))
+        if self.down_since is not None:
+            self._notice(f"{self.machine.name} answers again; following run {self.row.id} from "
+                         f"byte {self.follower.offset}")
+            self.down_since, self.down_error = None, ""
+        return transport
+
+    def _down(self, err: CoordError, then: str) -> None:
+        if self.down_since is None:
+            self.down_since = self.row.unreachable_since or self.ctx.clock()
+        self.down_error = err.message
+        self._notice(f"{self.machine.name} unreachable since {_when(self.down_since)} "
+                     f"({err.message}); {then}")
+
+    def _notice(self, text: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(text)
 
     async def _follow(self, transport: Transport) -> Assignment | None:
         """Follow until the run ends (the reconciled row) or the connection drops (None)."""
@@ -179,7 +207,14 @@ class Watch:
         if self._left() == 0.0:
             raise self._timeout()
 
-    def _timeout(self) -> WaitTimeout:
+    def _timeout(self) -> CoordError:
+        if self.down_since is not None:
+            return Unreachable(
+                f"run {self.row.id}: machine {self.machine.name} unreachable since "
+                f"{_when(self.down_since)} ({self.down_error}); its outcome is not known",
+                hint=f"check the machine and the network (`coordssh doctor`); a run there goes "
+                     f"on, and `coordssh watch {self.row.id}` follows it once it answers",
+                machine=self.machine.name)
         return WaitTimeout(
             f"run {self.row.id} on {self.row.machine} did not end within the timeout",
             hint=f"it goes on running; `coordssh watch {self.row.id}` follows it again")
@@ -191,6 +226,9 @@ class Watch:
         try:
             return await asyncio.wait_for(awaitable, left)
         except TimeoutError:
+            if self.down_since is None:   # the deadline fell while connecting: no answer yet
+                self.down_since = self.row.unreachable_since or self.ctx.clock()
+                self.down_error = "no answer before the timeout"
             raise self._timeout() from None
 
     async def _sleep(self, seconds: float) -> None:
@@ -198,21 +236,30 @@ class Watch:
         await asyncio.sleep(seconds if left is None else min(seconds, left))
 
 
+def _when(epoch: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
 # --- entry points -------------------------------------------------------------------------------
 async def watch_run(ctx: Context, id_or_prefix: str, *, on_line: LineFn | None = None,
                     on_event: EventFn | None = None, from_offset: int = 0,
-                    timeout: float | None = None) -> Assignment:
-    """Follow the run until it is terminal; the reconciled row. NotFound, WaitTimeout."""
+                    timeout: float | None = None,
+                    on_notice: NoticeFn | None = None) -> Assignment:
+    """Follow the run until it is terminal; the reconciled row. NotFound, WaitTimeout,
+    Unreachable (the deadline fell while the machine did not answer)."""
     row = ctx.board.find(id_or_prefix)
     deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
     watch = Watch(ctx, row, on_line=on_line, on_event=on_event, from_offset=from_offset,
-                  deadline=deadline)
+                  deadline=deadline, on_notice=on_notice)
     return await watch.run()
 
 
-async def wait_run(ctx: Context, id_or_prefix: str, *, timeout: float | None = None) -> Assignment:
+async def wait_run(ctx: Context, id_or_prefix: str, *, timeout: float | None = None,
+                   on_notice: NoticeFn | None = None) -> Assignment:
     """`coordssh wait`: the row once terminal; RunFailed unless it is `done`."""
-    return check_done(await watch_run(ctx, id_or_prefix, timeout=timeout))
+    return check_done(await watch_run(ctx, id_or_prefix, timeout=timeout, on_notice=on_notice))
 
 
 def check_done(row: Assignment) -> Assignment:

@@ -8,6 +8,7 @@ asyncssh reports as the same HostKeyNotVerifiable. Matching follows asyncssh's o
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,45 @@ KeyStatus = Literal["known", "unknown", "changed"]
 
 
 def known_hosts_file(machine: Machine) -> Path:
-    """The machine's own known_hosts file, else ~/.ssh/known_hosts."""
-    return Path(machine.known_hosts or os.path.expanduser("~/.ssh/known_hosts"))
+    """The one known_hosts file of `machine`: what the connection checks, what messages name and
+    what `trust` writes. The machine's `known_hosts`, else the first UserKnownHostsFile that
+    ~/.ssh/config gives its host, else ~/.ssh/known_hosts."""
+    if machine.known_hosts:
+        return Path(machine.known_hosts)
+    return Path(os.path.expanduser(_ssh_config_known_hosts(machine) or "~/.ssh/known_hosts"))
+
+
+def _ssh_config_known_hosts(machine: Machine) -> str | None:
+    """The first UserKnownHostsFile of ~/.ssh/config for the machine's host (asyncssh's parser,
+    the same one its connect uses); None when there is none, `none`, or the file is unreadable.
+    """
+    path = Path("~", ".ssh", "config").expanduser()
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _configured_file(str(path), (st.st_mtime_ns, st.st_size, st.st_ino), machine.host,
+                            machine.user, machine.port)
+
+
+@functools.lru_cache(maxsize=256)
+def _configured_file(path: str, stamp: tuple[int, int, int], host: str, user: str | None,
+                     port: int | None) -> str | None:
+    """Parsed once per host and version of the file (`stamp`), however many connections."""
+    import getpass
+
+    from asyncssh.config import SSHClientConfig
+
+    if not os.access(path, os.R_OK):
+        return None
+    try:
+        config = SSHClientConfig.load(None, [Path(path)], False, False, False, getpass.getuser(),
+                                      user or (), host, port or ())
+    except Exception:  # a config asyncssh rejects: its connect reports it, with the line
+        return None
+    files = config.get("UserKnownHostsFile") or []
+    first = files[0] if files else None
+    return None if first is None or first.lower() == "none" else first
 
 
 def machine_address(machine: Machine) -> str:

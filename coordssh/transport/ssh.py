@@ -24,6 +24,7 @@ from coordssh.shell.command import Command, Raw, cmd, sh_script
 from coordssh.shell.paths import EXPAND_HOME
 from coordssh.transport.base import DEFAULT_TIMEOUT, RunResult, Stream, Transport
 from coordssh.transport.lines import timed_lines
+from coordssh.transport.pty import PtySession
 
 PGID_MARK = b"\x1ecoordssh-pgid "
 PGID_PRINTF = Command("printf", "\\036coordssh-pgid %s\\n", Raw('"$$"'), Raw(";"))
@@ -116,6 +117,16 @@ class SSHTransport(Transport):
 
     def stream(self, command: Command, *, timeout: float | None = None) -> Stream:
         return SSHStream(self, command, timeout)
+
+    async def interactive(self, command: Command, *, term_type: str,
+                          size: tuple[int, int]) -> PtySession:
+        """`command` under a pseudo-terminal of `size` (columns, rows), for a person to use."""
+        try:
+            process = await self._conn.create_process(command.render(), term_type=term_type,
+                                                      term_size=size, encoding=None)
+        except (asyncssh.Error, OSError) as exc:
+            raise self._lost(exc) from exc
+        return PtySession(self.name, process)
 
     async def read_file(self, path: str) -> bytes:
         return (await self.run(sh_script(READ_SCRIPT, path), check=True)).stdout

@@ -1,8 +1,9 @@
 """Opening asyncssh connections: options from the Machine, errors translated at the boundary.
 
 asyncssh reads ~/.ssh/config (HostName, Port, User, IdentityFile, ProxyJump, ...) for whatever
-the Machine leaves unset. Host keys are verified against the machine's known_hosts file, else
-~/.ssh/known_hosts; never disabled. Agent forwarding stays off: a forwarded agent dies with the
+the Machine leaves unset. Host keys are verified against one file, `known_hosts_file(machine)`
+(the machine's known_hosts, else UserKnownHostsFile from ~/.ssh/config, else ~/.ssh/known_hosts),
+always passed explicitly: the same file messages name and `trust` writes; never disabled. Agent forwarding stays off: a forwarded agent dies with the
 connection, and detached workers must not depend on it.
 
 Connection set-up cost (measured over 50 loopback sshd hosts, see docs/performance.md): given a
@@ -142,7 +143,7 @@ def _options(machine: Machine, keepalive: bool, known_hosts: KnownHostsCache | N
         "encryption_algs": _encryption_algs(),
     }
     if known_hosts is not None:
-        options["known_hosts"] = known_hosts.option(machine.known_hosts)
+        options["known_hosts"] = known_hosts.option(str(known_hosts_file(machine)))
     if machine.port:
         options["port"] = machine.port
     if machine.user:

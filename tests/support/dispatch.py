@@ -112,8 +112,11 @@ def tree_snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
 def dispatch_context(state_dir: Path, machine, world: GitWorld, *, launcher: str = "nohup",
                      max_workers: int = 2, env: dict[str, str] | None = None,
                      result_grace_s: float = 30, max_runtime_s: float = 600,
-                     github: str | None = None, forge_factory=None, models=None):
-    """A Context whose one machine serves repo `demo` (the world's clone) with the stand-in."""
+                     github: str | None = None, forge_factory=None, models=None,
+                     claude_command: str | None = None):
+    """A Context whose one machine serves repo `demo` (the world's clone) with the stand-in, or
+    with `claude_command` (e.g. the real CLI: the `claude_bin` fixture, with
+    env=claude_env.overrides(server); see tests/support/real_claude.py)."""
     from dataclasses import replace
 
     from coordssh.board.store import Board
@@ -123,7 +126,8 @@ def dispatch_context(state_dir: Path, machine, world: GitWorld, *, launcher: str
     from coordssh.transport.connect import Connector
 
     worker = replace(machine, repos=("demo",), repo_paths={"demo": str(world.clone)},
-                     claude_command=str(FAKE_CLAUDE), launcher=launcher, max_workers=max_workers,
+                     claude_command=str(claude_command or FAKE_CLAUDE), launcher=launcher,
+                     max_workers=max_workers,
                      env=dict(env or {}))
     repo = Repo(name="demo", github=github)
     config = Config(path=state_dir.parent / "coordinator.yml", state_dir=state_dir,

@@ -60,7 +60,7 @@ def watch(
 
     ctx = build_context(config)
     row = asyncio.run(watch_run(ctx, assignment_id, on_event=EventPrinter(show_all),
-                                from_offset=from_offset, timeout=timeout))
+                                from_offset=from_offset, timeout=timeout, on_notice=_notice))
     typer.echo(outcome_line(row))
     check_done(row)
 
@@ -79,7 +79,7 @@ def wait(
     from coordssh.services.watch import check_done, watch_run
 
     ctx = build_context(config)
-    row = asyncio.run(watch_run(ctx, assignment_id, timeout=timeout))
+    row = asyncio.run(watch_run(ctx, assignment_id, timeout=timeout, on_notice=_notice))
     typer.echo(outcome_line(row))
     check_done(row)
 
@@ -126,10 +126,9 @@ def attach(
     assignment_id: str = typer.Argument(..., metavar="ID", help="Assignment id (or a prefix)."),
     config: Optional[str] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
-    """Open the run's tmux session (local, or through ssh -t); a nohup run's log is followed."""
-    import os
-
+    """Open the run's tmux session (here, or on the worker over SSH); a nohup run's log is followed."""
     from coordssh.cli.context import build_context
+    from coordssh.cli.terminal import attach_in_terminal
     from coordssh.services.attach import attach_plan
 
     ctx = build_context(config)
@@ -139,8 +138,7 @@ def attach(
                    err=True)
         _follow_raw(ctx, plan.assignment.id)
         return
-    argv = plan.command.argv()
-    os.execvp(argv[0], argv)
+    raise typer.Exit(attach_in_terminal(ctx, plan))
 
 
 def _follow_raw(ctx, assignment_id: str) -> None:
@@ -148,7 +146,12 @@ def _follow_raw(ctx, assignment_id: str) -> None:
 
     from coordssh.services.watch import watch_run
 
-    asyncio.run(watch_run(ctx, assignment_id, on_line=_write_raw))
+    asyncio.run(watch_run(ctx, assignment_id, on_line=_write_raw, on_notice=_notice))
+
+
+def _notice(text: str) -> None:
+    """What the follow itself is doing (an unreachable machine, a reconnect): on stderr."""
+    typer.echo(f"coordssh: {text}", err=True)
 
 
 def _write_raw(data: bytes) -> None:

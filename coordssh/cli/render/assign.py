@@ -6,6 +6,7 @@ import json
 import re
 import sys
 
+from coordssh.cli.render.rows import model_label
 from coordssh.services.assign import AssignResult
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")   # keeps \t and \n; drops escapes
@@ -27,12 +28,11 @@ def print_result(result: AssignResult, *, json_output: bool, config_path: str) -
 
 def _head(result: AssignResult) -> list[str]:
     a = result.assignment
-    source = f" ({result.model_source})" if result.model_source else ""
     return [
         f"  machine   {a.machine}",
         f"  issue     {a.repo}#{a.issue}  {clean(a.title)}",
         f"  branch    {a.branch}  (from {a.base_branch} at {a.base_sha[:12]})",
-        f"  model     {a.model}{source}",
+        f"  model     {model_label(a)}",
     ]
 
 

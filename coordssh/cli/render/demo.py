@@ -12,7 +12,8 @@ from rich.table import Table
 from coordssh.domain.models import Assignment
 from coordssh.services import demo as d
 
-STATUS_STYLE = {"done": "green", "running": "cyan", "starting": "cyan", "unknown": "yellow"}
+STATUS_STYLE = {"done": "green", "running": "cyan", "starting": "cyan", "unknown": "yellow",
+                "push_failed": "magenta"}
 
 
 class DemoView:

@@ -1,8 +1,8 @@
 """Event lines for `watch`, and the one-line outcome that ends `watch` and `wait`.
 
 By default only what says what the agent is doing is shown: init (model, session), each tool
-call with its file/command/pattern, STATUS and STUCK lines, API retries, a rejected rate limit,
-API errors and the result. `--all` shows every event. The text comes from
+call with its file/command/pattern, STATUS and STUCK lines, API retries, denied tool calls, a
+rejected rate limit, API errors and the result. `--all` shows every event. The text comes from
 `coordssh.agent.events_text` (plain, one line); it is printed as data, never as rich markup.
 """
 
@@ -17,9 +17,10 @@ from coordssh.agent.events_text import format_epoch, one_line, render
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
 
-SHOWN = frozenset({ev.INIT, ev.TOOL_USE, ev.STATUS, ev.STUCK, ev.API_RETRY,
+SHOWN = frozenset({ev.INIT, ev.TOOL_USE, ev.STATUS, ev.STUCK, ev.API_RETRY, ev.DENIAL,
                    ev.SYNTHETIC_ERROR, ev.RESULT, ev.TRUNCATED})
 PREFIX = {ev.INIT: "*", ev.TOOL_USE: ">", ev.STATUS: "#", ev.STUCK: "!", ev.API_RETRY: "~",
+          ev.DENIAL: "!", ev.TOOL_RESULT: "!",
           ev.RATE_LIMIT: "~", ev.SYNTHETIC_ERROR: "!", ev.RESULT: "=", ev.TRUNCATED: "!"}
 
 
@@ -30,6 +31,8 @@ def wanted(event: Event, show_all: bool) -> bool:
         return False
     if event.kind == ev.RATE_LIMIT:
         return event.get("status") == "rejected"
+    if event.kind == ev.TOOL_RESULT:    # a denied call: the run may not be able to do its work
+        return bool(event.is_error and event.get("denied"))
     return event.kind in SHOWN
 
 

@@ -10,11 +10,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from coordssh.cli.render.events import duration
+from coordssh.cli.render.rows import doing, model_label
 from coordssh.cli.render.status_json import ASSIGNMENT_KEYS, MACHINE_KEYS  # noqa: F401 (tests)
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
@@ -23,16 +25,19 @@ if TYPE_CHECKING:
     from coordssh.services.observe import MachineObservation, Observation
 
 FINISHED_SHOWN = 20        # finished rows in the human table (--json has them all)
+ASSIGNMENT_COLUMNS = ("id", "machine", "issue", "branch", "status", "model", "elapsed", "turns",
+                      "cost", "doing / outcome")
+WHOLE_COLUMNS = frozenset({"id", "status"})  # never cut; the others fold
 PIPE_WIDTH = 200
 STYLE = {m.DONE: "green", m.RUNNING: "cyan", m.STARTING: "cyan", m.UNKNOWN: "yellow",
-         m.ADVISORY: "blue", m.CANCELLED: "dim"}
+         m.ADVISORY: "blue", m.CANCELLED: "dim", m.PUSH_FAILED: "magenta"}
 
 
 # --- tables -------------------------------------------------------------------------------------
 def machines_table(machines: tuple[MachineObservation, ...]) -> Table:
     table = Table(title="machines", title_justify="left", expand=False)
     for column in ("machine", "state", "running"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "state", overflow="fold")
     for mo in machines:
         state = Text("reachable", "green") if mo.reachable else Text(
             f"unreachable: {mo.error}", "yellow")
@@ -42,25 +47,21 @@ def machines_table(machines: tuple[MachineObservation, ...]) -> Table:
 
 
 def assignments_table(rows: tuple[Assignment, ...], now: float) -> Table:
-    table = Table(title="assignments", title_justify="left")
-    for column in ("id", "machine", "issue", "branch", "status", "model", "elapsed", "turns",
-                   "cost", "doing / outcome"):
-        table.add_column(column, overflow="fold" if column == "doing / outcome" else "ellipsis")
-    for a in rows:
-        table.add_row(
-            a.id, Text(a.machine), Text(f"{a.repo}#{a.issue}"), Text(a.branch),
-            Text(a.status, STYLE.get(a.status, "red")), Text(a.model), elapsed(a, now),
-            "" if a.turns is None else str(a.turns),
-            "" if a.cost_usd is None else f"${a.cost_usd:.2f}",
-            Text(doing(a)))
+    table = Table(title="assignments", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    cells = [(a.id, Text(a.machine), Text(f"{a.repo}#{a.issue}"), Text(a.branch),
+              Text(a.status, STYLE.get(a.status, "red")), Text(model_label(a)), elapsed(a, now),
+              "" if a.turns is None else str(a.turns),
+              "" if a.cost_usd is None else f"${a.cost_usd:.2f}", Text(doing(a)))
+             for a in rows]
+    for i, column in enumerate(ASSIGNMENT_COLUMNS):
+        if column in WHOLE_COLUMNS:  # never cut: the id is what every other command takes
+            widest = max((len(str(row[i])) for row in cells), default=0)
+            table.add_column(column, no_wrap=True, min_width=max(widest, len(column)))
+        else:
+            table.add_column(column, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     return table
-
-
-def doing(a: Assignment) -> str:
-    """What a live run last said it was doing; how a finished or unknown one stands."""
-    if a.status in (m.RUNNING, m.STARTING):
-        return a.last_status or a.reason
-    return a.reason
 
 
 def elapsed(a: Assignment, now: float) -> str:
@@ -96,9 +97,14 @@ def status_view(observation: Observation, config_path: str, now: float) -> Group
 
 
 def console() -> Console:
-    """The terminal's width, or wide lines when piped (grep, logs) instead of rich's 80."""
+    """The terminal's width; when piped, COLUMNS if set (rich reads it), else PIPE_WIDTH
+    (wide enough for grep and logs, instead of rich's 80)."""
+    import os
+
     found = Console(highlight=False)
-    return found if found.is_terminal else Console(highlight=False, width=PIPE_WIDTH)
+    if found.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return found
+    return Console(highlight=False, width=PIPE_WIDTH)
 
 
 def print_status(observation: Observation, config_path: str) -> None:

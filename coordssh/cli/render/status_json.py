@@ -10,21 +10,29 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from coordssh.cli.render.rows import JSON_EXTRA_KEYS, json_fields
+
 if TYPE_CHECKING:
+    from coordssh.domain.models import Assignment
     from coordssh.services.observe import Observation
 
 MACHINE_KEYS = ("name", "reachable", "error", "running", "max_workers")
-ASSIGNMENT_KEYS = ("id", "machine", "repo", "issue", "branch", "status", "reason", "model",
-                   "session_id", "started_at", "finished_at", "duration_s", "turns", "cost_usd",
-                   "last_status", "pushed_sha")
+ROW_KEYS = ("id", "machine", "repo", "issue", "branch", "status", "reason", "model",
+            "session_id", "started_at", "finished_at", "duration_s", "turns", "cost_usd",
+            "last_status", "pushed_sha")
+ASSIGNMENT_KEYS = ROW_KEYS + JSON_EXTRA_KEYS
 
 
 def status_json(observation: Observation) -> dict:
     return {
         "machines": [{k: getattr(mo, k) for k in MACHINE_KEYS} for mo in observation.machines],
-        "assignments": [{k: getattr(a, k) for k in ASSIGNMENT_KEYS}
-                        for a in observation.assignments],
+        "assignments": [row_json(a) for a in observation.assignments],
     }
+
+
+def row_json(a: Assignment) -> dict:
+    """One assignment as `status --json` (and `push --json`) show it."""
+    return {**{k: getattr(a, k) for k in ROW_KEYS}, **json_fields(a)}
 
 
 def print_json(observation: Observation) -> None:
