@@ -62,6 +62,16 @@ class Refused(CoordError):
     """coordssh chose not to act: claimed issue, machine at capacity, ... (the reason is the message)."""
 
 
+class TransitionRefused(Refused):
+    """A work item cannot take this event in its stage (domain/stages.py TABLE)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, stage: str = "",
+                 key: str = "") -> None:
+        super().__init__(message, hint)
+        self.stage = stage
+        self.key = key
+
+
 class ForgeError(CoordError):
     """`gh` or git on the operator side failed."""
 
@@ -88,13 +98,18 @@ class RunFailed(CoordError):
     """A run ended in a terminal outcome other than `done` (used by `wait`/`watch`)."""
 
 
-# --- transport (exit 1, 3, 4) ------------------------------------------------------------------
-class TransportError(CoordError):
-    """Base for everything that goes wrong talking to a machine."""
+# --- machines (exit 1, 3, 4) -------------------------------------------------------------------
+class RemoteError(CoordError):
+    """Something went wrong on or with a machine: either we could not talk to it
+    (TransportError) or a command ran there and failed (RemoteCommandFailed)."""
 
     def __init__(self, message: str, hint: str | None = None, machine: str | None = None):
         super().__init__(message, hint)
         self.machine = machine
+
+
+class TransportError(RemoteError):
+    """We could not talk to the machine (or the connection broke): its runs are `unknown`."""
 
 
 class Unreachable(TransportError):
@@ -120,7 +135,9 @@ class HostKeyChanged(AuthFailed):
     pass
 
 
-class RemoteCommandFailed(TransportError):
+class RemoteCommandFailed(RemoteError):
+    """A command reached the machine, ran, and failed: the machine is reachable."""
+
     def __init__(self, message: str, hint: str | None = None, machine: str | None = None,
                  command: str = "", exit_status: int | None = None, stderr_tail: str = ""):
         super().__init__(message, hint, machine)

@@ -25,7 +25,7 @@ _OPT_INT = frozenset({int, type(None)})
 FIELD_TYPES: dict[str, frozenset[type]] = {
     **dict.fromkeys(("id", "machine", "repo", "branch", "title", "base_branch", "base_sha",
                      "worktree", "run_dir", "model", "role", "launcher", "status", "reason",
-                     "session_id", "last_status", "pushed_sha"), _STR),
+                     "session_id", "last_status", "pushed_sha", "work"), _STR),
     **dict.fromkeys(("issue", "offset"), _INT),
     **dict.fromkeys(("created_at", "updated_at"), _NUM),
     **dict.fromkeys(("started_at", "finished_at", "duration_s", "cost_usd", "resets_at",

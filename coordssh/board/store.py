@@ -1,4 +1,5 @@
-"""The board: assignments, a small key-value table and the schema version, in TinyDB.
+"""The board: assignments, work items and their event history, a small key-value table and the
+schema version, in TinyDB.
 
 Files in the state directory (created 0700; every file 0600):
   board.json          live rows and recent finished ones (what `status` reads)
@@ -31,13 +32,16 @@ from tinydb.table import Document, Table
 
 from coordssh.board.migrate import (
     ASSIGNMENTS,
+    EVENTS,
     KV,
     SCHEMA_VERSION,
+    WORK,
     migrate,
     new_board_data,
     schema_version,
 )
 from coordssh.board.storage import FILE_MODE, AtomicJSONStorage, read_json, write_json_atomic
+from coordssh.board.work_records import WorkReads, WorkRecords
 from coordssh.domain.models import LIVE_STATUSES, TERMINAL_STATUSES, Assignment
 from coordssh.errors import NotFound, StateError, UsageError
 
@@ -97,12 +101,14 @@ class _Archive:
         self._rows = merged
 
 
-class Tx:
+class Tx(WorkRecords):
     """Reads and writes on one snapshot of the board. Made by `Board.transaction()`."""
 
     def __init__(self, db: _BoardDB, archive: _Archive) -> None:
         self._table = db.table(ASSIGNMENTS, cache_size=0)
         self._kv = db.table(KV, cache_size=0)
+        self._work = db.table(WORK, cache_size=0)
+        self._events = db.table(EVENTS, cache_size=0)
         self._archive = archive
         self._pending: dict[str, dict[str, Any]] = {}
 
@@ -181,7 +187,7 @@ def match_prefix(ids: Iterable[str], prefix: str) -> builtins.list[str]:
     return sorted(i for i in ids if i.startswith(prefix))
 
 
-class Board:
+class Board(WorkReads):
     """The operator's record of assignments. Open with `Board.open(state_dir)`."""
 
     def __init__(self, state_dir: Path, *, keep_terminal: int = KEEP_TERMINAL,
@@ -210,7 +216,8 @@ class Board:
             if data is None:
                 write_json_atomic(board.path, new_board_data())
             else:
-                data, changed = migrate(data, board.path)
+                archived = (read_json(board.archive_path) or {}).get(ASSIGNMENTS, {})
+                data, changed = migrate(data, board.path, archived=archived)
                 if changed:
                     write_json_atomic(board.path, data)
         return board

@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "assign_cmd",   # assign
     "run_cmds",     # status, watch, wait, log, stop, attach
     "push_cmd",     # push
+    "work_cmd",     # work
+    "test_cmd",     # test
     "demo_cmd",     # demo
 )
 

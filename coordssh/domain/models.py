@@ -55,6 +55,7 @@ class Assignment:
     run_dir: str = ""             # <run_root>/<id> on the worker
     model: str = ""               # the model id shown to the operator
     role: str = "implement"
+    work: str = ""                # the work item it serves, "repo#issue" (domain/work.py)
     launcher: str = "nohup"
     status: str = STARTING
     reason: str = ""              # one line for every terminal outcome
@@ -81,6 +82,10 @@ class Assignment:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def work_key(self) -> str:
+        return self.work or f"{self.repo}#{self.issue}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

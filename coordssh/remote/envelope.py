@@ -82,6 +82,8 @@ push_branch() {
   fi
 }
 post_run() {
+  # a run without a branch (a test run, remote/test_run.py) never commits or pushes
+  [ -n "$BRANCH" ] || { posted=1; return 0; }
   if ! git config user.email >/dev/null 2>&1; then
     export GIT_AUTHOR_NAME=coordssh GIT_AUTHOR_EMAIL=coordssh@localhost
     export GIT_COMMITTER_NAME=coordssh GIT_COMMITTER_EMAIL=coordssh@localhost

@@ -25,7 +25,7 @@ from coordssh.remote import envelope, launcher
 from coordssh.remote.checkout import Checkout, checkout_for
 from coordssh.remote.tmux import session_name
 from coordssh.remote.worktree import OriginFacts, branch_name, origin_facts, worktree_path
-from coordssh.services import claims
+from coordssh.services import claims, pipeline
 from coordssh.services.brief import ROLE, Brief, make_brief
 from coordssh.services.context import Context
 from coordssh.shell.paths import expand_with, join
@@ -213,7 +213,8 @@ def _record_intent(ctx: Context, machine: Machine, assignment: Assignment, *, fo
             holders = claims.board_holders(live, assignment.repo, assignment.issue)
             claims.ensure_unclaimed(assignment.repo, assignment.issue, holders, (), force=False)
         claims.ensure_capacity(machine, [row.id for row in live if row.machine == machine.name])
-        tx.put(assignment)
+        pipeline.record_start(tx, assignment, ctx.clock(),
+                              rung=pipeline.rung_of(ctx.config, assignment.model))
 
 
 async def _dispatch(ctx: Context, transport: Transport, machine: Machine, plan: Plan) -> int | None:
@@ -232,9 +233,8 @@ async def _dispatch(ctx: Context, transport: Transport, machine: Machine, plan: 
     except (RemoteCommandFailed, NotFound) as err:
         # a step of the script said it failed, or claude vanished since it was checked: nothing
         # runs, so the row is final (and claims nothing)
-        ctx.board.update_many({plan.assignment.id: {
-            "status": m.FAILED, "reason": f"dispatch failed: {err.message}"[:500],
-            "finished_at": ctx.clock(), "updated_at": ctx.clock()}})
+        pipeline.end_run(ctx.board, plan.assignment.id, ctx.clock(), status=m.FAILED,
+                         reason=f"dispatch failed: {err.message}")
         raise
 
 

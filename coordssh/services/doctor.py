@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from coordssh.config.schema import Machine
-from coordssh.errors import CoordError, TransportError
+from coordssh.errors import CoordError, RemoteError
 from coordssh.remote.claude_path import claude_path_key
 from coordssh.remote.doctor_probe import ProbeFacts, run_probe, shell_cost
 from coordssh.services.context import Context
@@ -121,7 +121,7 @@ async def _check_machine(report: MachineReport, machine: Machine, transport: Tra
     try:
         report.facts = await run_probe(transport, machine)
         report.shell_s = await shell_cost(transport)  # after the probe: a warm connection
-    except TransportError as err:  # reached, then failed: report it, keep the other machines
+    except RemoteError as err:  # reached, then failed: report it, keep the other machines
         report.problems.append(from_error(err, machine.name))
     if report.facts is not None:
         report.problems.extend(assess(machine, report.facts, report.shell_s, ctx.config.repos))
@@ -136,7 +136,7 @@ async def _dispatch(report: MachineReport, machine: Machine, transport: Transpor
     report.problems.extend(report.dispatch.problems)
 
 
-def _finish(machine: Machine, result: MachineReport | TransportError,
+def _finish(machine: Machine, result: MachineReport | RemoteError,
             emit: ProgressFn) -> MachineReport:
     if isinstance(result, MachineReport):
         emit(machine.name, "done")

@@ -41,6 +41,11 @@ def judge(ctx: Context, row: Assignment, fact: RunFacts, state: StreamState,
                                       "still runs"), "overdue"
         return _running(state, fact), ""
     state.finish()
+    if row.role == "test":  # a plain process: its exit code is the verdict (remote/test_run.py)
+        from coordssh.remote.test_run import outcome_of
+
+        return outcome_of(exit_code=exit_code(fact), cancelled=fact.cancelled is not None,
+                          timed_out=fact.timed_out), "orphans" if fact.group_alive else ""
     push = Push(fact.pushed_sha or "", fact.push_failed is not None,
                 fact.push_log.decode("utf-8", "replace"))
     return classify(state, exit_code=exit_code(fact), stderr_tail=stderr_text(fact), alive=False,

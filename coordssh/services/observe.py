@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
-from coordssh.errors import TransportError
+from coordssh.errors import RemoteError, TransportError
 from coordssh.remote.hygiene import Chore
 from coordssh.remote.probe import CHUNK_CAP, ProbeReport, RunFacts, probe
 from coordssh.remote.tmux import session_name
 from coordssh.services.judge import judge, pane_left, stderr_text
+from coordssh.services.pipeline import record_adopted, record_end
 
 if TYPE_CHECKING:  # the stream parser and the classifier are imported where a run needs them
     from coordssh.agent.outcome import Outcome
@@ -82,8 +83,8 @@ async def observe(ctx: Context, machines: Iterable[str] | None = None) -> Observ
 
     results = await ctx.connector.fan_out(chosen, one)
     observations = tuple(
-        _unreachable(ctx, machine, live.get(machine.name, []), result)
-        if isinstance(result, TransportError) else result
+        _not_observed(ctx, machine, live.get(machine.name, []), result)
+        if isinstance(result, RemoteError) else result
         for machine, result in ((mc, results[mc.name]) for mc in chosen))
     wrote = write_changes(ctx, observations)
     return _assemble(None if machines is None else chosen, observations,
@@ -97,8 +98,8 @@ async def observe_machine(ctx: Context, machine: Machine, transport: Transport, 
     rows = ctx.board.list(machine=machine.name, live_only=True)
     try:
         observation = await _observe(ctx, machine, transport, rows)
-    except TransportError as err:
-        observation = _unreachable(ctx, machine, rows, err)
+    except RemoteError as err:
+        observation = _not_observed(ctx, machine, rows, err)
     if write:
         write_changes(ctx, (observation,))
     return observation
@@ -119,7 +120,7 @@ def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> b
     with ctx.board.transaction() as tx:
         for row in adopted:
             if tx.get(row.id) is None:
-                tx.put(row)
+                record_adopted(tx, row, ctx.clock())
             else:   # written meanwhile (an assign in another process): its row stands
                 changes.pop(row.id, None)
         for assignment_id, fields in changes.items():
@@ -128,7 +129,9 @@ def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> b
                 continue
             if current.terminal:
                 continue
-            tx.put(current.evolve(**fields))
+            tx.put(row := current.evolve(**fields))
+            if row.terminal:  # the work item's side, in the same write (services/pipeline.py)
+                record_end(tx, row, ctx.clock())
     return True
 
 
@@ -222,6 +225,17 @@ def _row_fields(ctx: Context, row: Assignment, fact: RunFacts, state: StreamStat
         "resets_at": outcome.resets_at, "unreachable_since": None, "extra": extra,
         "updated_at": ctx.clock(),
     }
+
+
+def _not_observed(ctx: Context, machine: Machine, rows: list[Assignment],
+                  err: RemoteError) -> MachineObservation:
+    """Unreachable: its live runs become `unknown`. Reached but the probe failed (a command
+    that ran and failed): the machine is up and its rows stay as they are, with the error."""
+    if isinstance(err, TransportError):
+        return _unreachable(ctx, machine, rows, err)
+    return MachineObservation(machine.name, True, machine.max_workers, error=err.message,
+                              running=len(rows), assignments=tuple(rows),
+                              bases={row.id: row.offset for row in rows})
 
 
 def _unreachable(ctx: Context, machine: Machine, rows: list[Assignment],

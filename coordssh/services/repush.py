@@ -14,6 +14,7 @@ from coordssh.domain.models import Assignment
 from coordssh.errors import NotFound, Refused
 from coordssh.remote.repush import PushAgain
 from coordssh.remote.repush import push_again as remote_push_again
+from coordssh.services import pipeline
 from coordssh.services.context import Context
 
 PUSH_NOTE = "; git push failed"
@@ -37,6 +38,7 @@ async def push_again(ctx: Context, id_or_prefix: str) -> Assignment:
         current = tx.get(row.id) or row
         updated = current.evolve(**_fields(current, pushed), updated_at=ctx.clock())
         tx.put(updated)
+        pipeline.record_pushed(tx, current, updated, ctx.clock())
     return updated
 
 

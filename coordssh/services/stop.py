@@ -5,6 +5,11 @@ worktree ("coordssh rescue: ...") and pushes the branch (its trap under tmux, it
 nohup), and the row's reason says what was pushed. Timings: config.runs.stop_grace_s between INT,
 TERM and KILL; KILL waits longer while only the wrapper's post-run steps remain
 (remote/signals.py).
+
+Board writes go through transactions and the pipeline (services/pipeline.py): the stop request
+is recorded on the work item (`operator_stop`) under the lock, the run's end comes from
+observe like any other end, and a run stopped before it started is made `cancelled` by
+`pipeline.end_run` only if it is still live when the lock is held (a concurrent observe wins).
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from dataclasses import dataclass
 
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
+from coordssh.domain.work import Event
 from coordssh.errors import CoordError
 from coordssh.remote.signals import SignalOutcome, stop_run
+from coordssh.services import pipeline
 from coordssh.services.context import Context
 from coordssh.services.housekeeping import act_on_machine
 from coordssh.services.observe import observe_machine
@@ -31,7 +38,7 @@ class StopResult:
 
 
 async def stop(ctx: Context, id_or_prefix: str) -> StopResult:
-    row = ctx.board.find(id_or_prefix)
+    row = _ask_stop(ctx, ctx.board.find(id_or_prefix).id)
     if row.terminal:
         return StopResult(row, None)
     machine = ctx.config.machine(row.machine)
@@ -46,7 +53,18 @@ async def stop(ctx: Context, id_or_prefix: str) -> StopResult:
         await act_on_machine(ctx, transport, await observe_machine(ctx, machine, transport))
     final = ctx.board.get(row.id) or row
     if final.live and outcome.state in ("nopid", "missing"):  # stopped before it started
-        final = final.evolve(status=m.CANCELLED, reason="cancelled before the run started",
-                             finished_at=ctx.clock(), updated_at=ctx.clock())
-        ctx.board.put(final)
+        final = pipeline.end_run(ctx.board, row.id, ctx.clock(), status=m.CANCELLED,
+                                 reason="cancelled before the run started") or \
+            ctx.board.get(row.id) or final
     return StopResult(final, outcome)
+
+
+def _ask_stop(ctx: Context, run_id: str) -> Assignment:
+    """The row as it is under the lock; a live one has the stop recorded on its work item."""
+    with ctx.board.transaction() as tx:
+        row = tx.get(run_id)
+        assert row is not None  # found a moment ago; rows are never deleted
+        if row.live:
+            pipeline.record(tx, row.work_key, Event("operator_stop", {"machine": row.machine},
+                                                    row.id), ctx.clock())
+        return row

@@ -2,7 +2,7 @@
 
     connector = Connector(max_connections=config.concurrency.max_connections)
     async with await connector.connect(machine) as transport: ...
-    results = await connector.fan_out(machines, probe)   # {name: value | TransportError}
+    results = await connector.fan_out(machines, probe)   # {name: value | RemoteError}
 
 asyncssh is imported only when an ssh machine is connected (it costs ~130 ms of start-up).
 """
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from coordssh.config.schema import Machine
-from coordssh.errors import ConnectTimeout, TransportError
+from coordssh.errors import ConnectTimeout, RemoteError
 from coordssh.transport.base import Transport
 
 T = TypeVar("T")
@@ -49,21 +49,22 @@ class Connector:
             return await open_ssh(machine, keepalive=keepalive, known_hosts=self._known_hosts)
 
     async def fan_out(self, machines: Iterable[Machine],
-                      fn: PerMachine[T]) -> dict[str, T | TransportError]:
+                      fn: PerMachine[T]) -> dict[str, T | RemoteError]:
         """Run `fn(machine, transport)` on every machine at once; failures come back as values.
 
-        One host's failure never hides the others: its TransportError is its result. Connecting
+        One host's failure never hides the others: its RemoteError is its result (a
+        TransportError: unreachable; RemoteCommandFailed: reached, a command failed). Connecting
         is bounded by the machine's connect_timeout; `fn` bounds its own calls.
         """
         machines = list(machines)
         results = await asyncio.gather(*(self._one(m, fn) for m in machines))
         return {m.name: result for m, result in zip(machines, results)}
 
-    async def _one(self, machine: Machine, fn: PerMachine[T]) -> T | TransportError:
+    async def _one(self, machine: Machine, fn: PerMachine[T]) -> T | RemoteError:
         try:
             transport = await asyncio.wait_for(self.connect(machine),
                                                _connect_budget(machine))
-        except TransportError as err:
+        except RemoteError as err:
             return err
         except TimeoutError:
             return ConnectTimeout(
@@ -72,7 +73,7 @@ class Connector:
                 hint="check the machine, or raise connect_timeout", machine=machine.name)
         try:
             return await fn(machine, transport)
-        except TransportError as err:
+        except RemoteError as err:
             return err
         finally:
             await transport.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from coordssh.config.schema import Machine
-from coordssh.errors import TransportError
+from coordssh.errors import RemoteError, TransportError
 from coordssh.shell.command import Command
 from coordssh.transport.base import DEFAULT_TIMEOUT, RunResult, Stream, Transport
 from coordssh.transport.connect import PerMachine, T
@@ -55,11 +55,11 @@ class SharedConnector:
         return Borrowed(self.transport)
 
     async def fan_out(self, machines: Iterable[Machine],
-                      fn: PerMachine[T]) -> dict[str, T | TransportError]:
-        results: dict[str, T | TransportError] = {}
+                      fn: PerMachine[T]) -> dict[str, T | RemoteError]:
+        results: dict[str, T | RemoteError] = {}
         for machine in machines:
             try:
                 results[machine.name] = await fn(machine, await self.connect(machine))
-            except TransportError as err:
+            except RemoteError as err:
                 results[machine.name] = err
         return results
