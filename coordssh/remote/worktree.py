@@ -234,12 +234,18 @@ def _origin_error(machine: str, repo_path: str, base: str, result: RunResult) ->
 # `create_worktree REPO WORKTREE BRANCH SHA [FREE]` (absolute paths); exit WORKTREE_FAILED on
 # error. An existing BRANCH is checked out after moving it forward to SHA, never backwards or
 # sideways (that would lose commits). FREE: a stale clean worktree that holds BRANCH, removed
-# first (`git worktree remove` without --force refuses if it became dirty meanwhile).
+# first (`git worktree remove` without --force refuses if it became dirty meanwhile). FREE equal
+# to WORKTREE: that worktree is reused as it is, if it still has BRANCH checked out (`coordssh
+# continue`: `claude --resume` finds its session from the same cwd).
 WORKTREE_FAILED = 22
 
 CREATE_WORKTREE_FN = r'''
 create_worktree() {
   cd "$1" || return 22
+  if [ -n "$5" ] && [ "$5" = "$2" ] && [ -e "$2" ]; then
+    [ "$(git -C "$2" symbolic-ref -q HEAD)" = "refs/heads/$3" ] && return 0
+    printf 'worktree %s no longer has branch %s checked out\n' "$2" "$3" >&2; return 22
+  fi
   if [ -e "$2" ]; then printf 'worktree path %s already exists\n' "$2" >&2; return 22; fi
   git worktree prune 2>/dev/null
   if [ -n "$5" ]; then git worktree remove "$5" </dev/null || return 22; fi

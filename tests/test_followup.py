@@ -1,0 +1,231 @@
+"""`fix`, `retry` and `continue` with the claude stand-in (tests/bin/claude): follow-up runs on the
+work item's branch, the escalated model shown, every refusal changing nothing, two commands on
+one item at once. The real CLI's end-to-end runs are in tests/test_real_followup.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from coordssh.cli.render.followup import print_followup
+from coordssh.domain import models as m
+from coordssh.domain import stages as s
+from coordssh.domain.work import Rounds
+from coordssh.errors import NotFound, Refused, RunFailed, TransitionRefused, UsageError
+from coordssh.services.assign import AssignRequest, assign
+from coordssh.services.continue_run import continue_run
+from coordssh.services.fix import FixRequest, fix
+from coordssh.services.observe import observe
+from coordssh.services.retry import retry
+from coordssh.services.test_run import dispatch_test
+from coordssh.services.watch import wait_run
+from tests.support.dispatch import contexts, world  # noqa: F401 (fixtures)
+from tests.support.dispatch import finished, git, wait_for
+
+MADE = "coordssh-fake-success.txt"          # the stand-in appends a line and commits it
+TWO_LINES = f"test $(wc -l < {MADE}) -ge 2 || {{ echo 'FAILED: only one line'; exit 1; }}"
+LONG = 300
+
+
+async def implemented(ctx, machine: str, briefing: str = "Make it.", issue: int = 5):
+    run = (await assign(ctx, AssignRequest(machine=machine, repo="demo", issue=issue,
+                                           title="Fix the widget", briefing=briefing))).assignment
+    wait_for(lambda: finished(run.run_dir), LONG)
+    await observe(ctx)
+    return run
+
+
+async def failed_test(ctx, key: str = "demo#5"):
+    test = (await dispatch_test(ctx, key)).assignment
+    with pytest.raises(RunFailed):
+        await wait_run(ctx, test.id, timeout=LONG)
+    assert ctx.board.get_work(key).stage == s.TEST_FAILED
+    return test
+
+
+def snapshot(ctx, key: str = "demo#5"):
+    return (sorted(r.id for r in ctx.board.list(include_archived=True)),
+            ctx.board.get_work(key), len(ctx.board.events(key)))
+
+
+async def test_fix_runs_one_rung_up_on_the_same_branch_and_the_test_passes_at_the_new_sha(
+        machine, contexts, world, tmp_path, capsys):
+    record = tmp_path / "claude-argv.jsonl"
+    ctx = contexts(machine, env={"FAKE_CLAUDE_RECORD": str(record)})
+    ctx.config.repos["demo"] = replace(ctx.config.repos["demo"], test_command=TWO_LINES)
+    first = await implemented(ctx, machine.name)
+    assert ctx.board.get_work("demo#5").model_rung == 1           # sonnet, models.default
+    await failed_test(ctx)
+    failed_at = ctx.board.get_work("demo#5").head_sha
+    result = await fix(ctx, FixRequest("demo#5", guidance="Append a second line."))
+    run = result.assignment
+    assert (run.role, run.branch, run.base_sha) == ("fix", first.branch, failed_at)
+    assert run.model == "opus"
+    assert run.extra["model_source"] == "escalation: rung 3 of 3 after sonnet"
+    assert "FAILED: only one line" in result.prompt
+    assert result.prompt.rstrip().endswith("## Operator guidance\n\nAppend a second line.")
+    print_followup(result, json_output=False)
+    assert "  model     opus (escalation: rung 3 of 3 after sonnet)\n" in capsys.readouterr().out
+    print_followup(result, json_output=True)
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["id"], shown["role"], shown["model_source"]) == (
+        run.id, "fix", "escalation: rung 3 of 3 after sonnet")
+    done = await wait_run(ctx, run.id, timeout=LONG)
+    argv = json.loads(record.read_text().splitlines()[-1])["argv"]
+    assert argv[argv.index("--model") + 1] == "opus"
+    item = ctx.board.get_work("demo#5")
+    assert (item.stage, item.head_sha, item.rounds.fix) == (s.IMPLEMENTED, done.pushed_sha, 1)
+    assert world.heads()[first.branch] == done.pushed_sha != failed_at
+    test = (await dispatch_test(ctx, "demo#5")).assignment
+    assert (await wait_run(ctx, test.id, timeout=LONG)).status == m.DONE
+    item = ctx.board.get_work("demo#5")
+    assert item.stage == s.TESTED and item.verdict("test").sha == done.pushed_sha
+    assert {ctx.board.get(r).branch for r in item.runs} == {first.branch}
+
+
+async def test_fix_refusals_change_nothing(local_machine, contexts, world):
+    ctx = contexts(local_machine)
+    with pytest.raises(NotFound):
+        await fix(ctx, FixRequest("nosuchid"))
+    with pytest.raises(NotFound, match="no work item demo#9"):
+        await fix(ctx, FixRequest("demo#9"))
+    live = (await assign(ctx, AssignRequest(machine="localbox", repo="demo", issue=5,
+                                            title="t", briefing="[[fake-claude:hang]]"))).assignment
+    before = snapshot(ctx)
+    with pytest.raises(Refused, match="demo#5 has nothing pushed yet \\(implementing\\)"):
+        await fix(ctx, FixRequest(live.id, guidance="x"))
+    assert snapshot(ctx) == before
+
+
+async def test_no_failure_no_guidance_and_the_round_cap(local_machine, contexts, world):
+    ctx = contexts(local_machine)
+    await implemented(ctx, "localbox")
+    before = snapshot(ctx)
+    with pytest.raises(Refused) as info:
+        await fix(ctx, FixRequest("demo#5"))
+    assert info.value.message.startswith("demo#5 has no failure recorded at ")
+    assert info.value.hint == "say what to fix: coordssh fix demo#5 --guidance '...'"
+    with ctx.board.transaction() as tx:
+        tx.put_work(replace(tx.get_work("demo#5"), rounds=Rounds(fix=3)))
+    before = snapshot(ctx)
+    with pytest.raises(Refused) as info:
+        await fix(ctx, FixRequest("demo#5", guidance="try again"))
+    assert info.value.message == ("demo#5 needs a human: 3 fix rounds used; raise "
+                                  "pipeline.max_fix_rounds or fix by hand")
+    assert snapshot(ctx) == before
+
+
+async def test_two_fixes_at_once_one_wins(local_machine, contexts, world):
+    ctx = contexts(local_machine)
+    await implemented(ctx, "localbox")
+    key, errors, results = "demo#5", [], []
+
+    def one(context) -> None:
+        try:
+            results.append(asyncio.run(fix(context, FixRequest(key, guidance="go"))))
+        except Refused as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=one, args=(contexts(local_machine),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 1 and len(errors) == 1, errors
+    assert isinstance(errors[0], TransitionRefused)
+    assert errors[0].message == "demo#5 is fixing: starting a fix run is not possible now"
+    item = ctx.board.get_work(key)
+    assert item.stage == s.FIXING and item.active_run == results[0].assignment.id
+    assert [r.role for r in ctx.board.list()] == ["implement", "fix"]
+    assert [e["kind"] for e in ctx.board.events(key)] == ["run_started", "run_ended",
+                                                          "run_started"]
+
+
+def second_machine(ctx, world, tmp_path, **env) -> str:
+    clone = tmp_path / "worker2" / "repo"
+    git("clone", "-q", str(world.origin), str(clone))
+    first = ctx.config.machines["localbox"]
+    other = replace(first, name="otherbox", worktree_root=str(tmp_path / "wt2"),
+                    run_root=str(tmp_path / "runs2"), repo_paths={"demo": str(clone)},
+                    env=dict(env))
+    ctx.config = replace(ctx.config, machines={**ctx.config.machines, "otherbox": other})
+    return "otherbox"
+
+
+async def test_a_crashed_run_is_retried_on_another_machine_on_its_branch(
+        local_machine, contexts, world, tmp_path, capsys):
+    ctx = contexts(local_machine, env={"FAKE_CLAUDE_SCENARIO": "crashed"})
+    other = second_machine(ctx, world, tmp_path)
+    crashed = await implemented(ctx, "localbox")
+    assert ctx.board.get(crashed.id).status == m.CRASHED
+    assert ctx.board.get_work("demo#5").stage == s.INTERRUPTED
+    result = await retry(ctx, crashed.id)
+    run = result.assignment
+    assert (run.machine, run.role, run.branch, run.extra["mode"]) == (
+        other, "implement", crashed.branch, "retry")
+    assert run.extra["model_source"] == f"as run {crashed.id}" and run.model == "sonnet"
+    assert "Make it." in result.prompt                     # the issue as the first run had it
+    done = await wait_run(ctx, run.id, timeout=LONG)
+    assert world.heads()[crashed.branch] == done.pushed_sha
+    item = ctx.board.get_work("demo#5")
+    assert (item.stage, item.rounds.retry, item.runs) == (s.IMPLEMENTED, 1, (crashed.id, run.id))
+    print_followup(result, json_output=True)
+    assert json.loads(capsys.readouterr().out)["mode"] == "retry"
+
+
+async def test_retry_and_continue_refusals_change_nothing(local_machine, contexts, world,
+                                                         tmp_path):
+    ctx = contexts(local_machine, env={"FAKE_CLAUDE_SCENARIO": "rate_limited"})
+    second_machine(ctx, world, tmp_path)
+    limited = await implemented(ctx, "localbox")
+    assert ctx.board.get(limited.id).status == m.USAGE_LIMITED
+    before = snapshot(ctx)
+    with pytest.raises(Refused) as info:
+        await retry(ctx, limited.id)
+    assert info.value.message.startswith(f"run {limited.id} is usage_limited (")
+    assert "it must wait for the reset, not move to another machine" in info.value.message
+    assert "--force" in info.value.hint
+    with pytest.raises(UsageError, match="--guidance is required"):
+        await continue_run(ctx, limited.id, " ")
+    with pytest.raises(Refused) as info:          # the stand-in keeps no transcript
+        await continue_run(ctx, limited.id, "go on")
+    assert info.value.message.startswith(f"on localbox: claude has no transcript of session "
+                                         f"{limited.session_id} (looked in ")
+    assert f"coordssh retry {limited.id}" in info.value.hint
+    with pytest.raises(NotFound):
+        await retry(ctx, "feedbeef")
+    assert snapshot(ctx) == before
+
+
+async def test_a_done_run_is_neither_retried_nor_continued(local_machine, contexts, world):
+    ctx = contexts(local_machine)
+    done = await implemented(ctx, "localbox")
+    before = snapshot(ctx)
+    with pytest.raises(Refused) as info:
+        await retry(ctx, done.id)
+    assert info.value.message == (f"run {done.id} is done: retry is for runs that failed for "
+                                  "infrastructure reasons (crashed, api_error, auth_failed, "
+                                  "push_failed, a lost machine)")
+    with pytest.raises(Refused) as info:
+        await continue_run(ctx, "demo#5", "more")
+    assert info.value.message.startswith(f"run {done.id} is done: continue is for runs that")
+    assert info.value.hint == "test it: coordssh test demo#5"
+    with pytest.raises(Refused, match="no other machine serves repo 'demo'"):
+        await _retry_crashed_alone(ctx, done)
+    assert snapshot(ctx) == before
+
+
+async def _retry_crashed_alone(ctx, row):
+    """A crashed run with no other machine to go to (the board row made crashed by hand)."""
+    with ctx.board.transaction() as tx:
+        tx.put(tx.get(row.id).evolve(status=m.CRASHED))
+    try:
+        await retry(ctx, row.id)
+    finally:
+        with ctx.board.transaction() as tx:
+            tx.put(tx.get(row.id).evolve(status=m.DONE))
