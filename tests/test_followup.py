@@ -229,3 +229,34 @@ async def _retry_crashed_alone(ctx, row):
     finally:
         with ctx.board.transaction() as tx:
             tx.put(tx.get(row.id).evolve(status=m.DONE))
+
+
+@pytest.mark.ssh
+async def test_a_run_whose_machine_is_lost_is_retried_elsewhere(ssh_machine, contexts, world,
+                                                                tmp_path):
+    ctx = contexts(ssh_machine, env={"FAKE_CLAUDE_SCENARIO": "hang"})
+    lost = (await assign(ctx, AssignRequest(machine="sshbox", repo="demo", issue=5,
+                                            title="t"))).assignment
+    clone = tmp_path / "worker2" / "repo"
+    git("clone", "-q", str(world.origin), str(clone))
+    local = replace(ctx.config.machines["sshbox"], name="otherbox", connection="local",
+                    host="localhost", port=None, user=None, identity_file=None,
+                    worktree_root=str(tmp_path / "wt2"), run_root=str(tmp_path / "runs2"),
+                    repo_paths={"demo": str(clone)}, env={})
+    gone = replace(ctx.config.machines["sshbox"], port=1, connect_timeout=3.0)  # nothing listens
+    ctx.config = replace(ctx.config, machines={"sshbox": gone, "otherbox": local})
+    await observe(ctx)
+    assert ctx.board.get(lost.id).status == m.UNKNOWN
+    assert ctx.board.get_work("demo#5").stage == s.IMPLEMENTING
+    result = await retry(ctx, lost.id)
+    run = result.assignment
+    assert (run.machine, run.branch, run.extra["mode"]) == ("otherbox", lost.branch, "retry")
+    ended = ctx.board.get(lost.id)
+    assert ended.status == m.CRASHED and "machine sshbox lost (unknown)" in ended.reason
+    done = await wait_run(ctx, run.id, timeout=LONG)
+    assert done.status == m.DONE and world.heads()[lost.branch] == done.pushed_sha
+    item = ctx.board.get_work("demo#5")
+    assert (item.stage, item.runs) == (s.IMPLEMENTED, (lost.id, run.id))
+    kinds = [(e["kind"], e["run"]) for e in ctx.board.events("demo#5")]
+    assert kinds == [("run_started", lost.id), ("run_ended", lost.id),
+                     ("run_started", run.id), ("run_ended", run.id)]
