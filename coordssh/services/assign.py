@@ -152,6 +152,9 @@ def _checkout(ctx: Context, machine: Machine, repo: Repo, brief: Brief,
     """The issue's own branch (an earlier run's, continued) or a new one at the fresh base."""
     issue = brief.issue.number
     new_name = branch_name(issue, brief.issue.title)
+    item = ctx.board.get_work(f"{repo.name}#{issue}")
+    if item is not None and item.stage == "merged" and item.branch:
+        facts = claims.merged_by_pr(facts, item.branch)     # the PR says so, whatever git shows
     owned = claims.issue_branch(ctx.board.list(include_archived=True), repo.name, issue, facts,
                                 new_name)
     return checkout_branch(ctx, machine, owned or new_name, facts)
