@@ -68,6 +68,7 @@ async def test_fix_runs_one_rung_up_on_the_same_branch_and_the_test_passes_at_th
     assert run.model == "opus"
     assert run.extra["model_source"] == "escalation: rung 3 of 3 after sonnet"
     assert "FAILED: only one line" in result.prompt
+    assert any(f"freeing the earlier worktree {first.worktree}" in n for n in result.notes)
     assert result.prompt.rstrip().endswith("## Operator guidance\n\nAppend a second line.")
     print_followup(result, json_output=False)
     assert "  model     opus (escalation: rung 3 of 3 after sonnet)\n" in capsys.readouterr().out
@@ -260,3 +261,48 @@ async def test_a_run_whose_machine_is_lost_is_retried_elsewhere(ssh_machine, con
     kinds = [(e["kind"], e["run"]) for e in ctx.board.events("demo#5")]
     assert kinds == [("run_started", lost.id), ("run_ended", lost.id),
                      ("run_started", run.id), ("run_ended", run.id)]
+
+
+async def test_retry_of_a_push_failed_run_pushes_again_without_a_new_run(local_machine,
+                                                                         contexts, world, capsys):
+    hook = world.origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'push access denied' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    ctx = contexts(local_machine)
+    failed = await implemented(ctx, "localbox")
+    assert ctx.board.get(failed.id).status == m.PUSH_FAILED
+    assert ctx.board.get_work("demo#5").stage == s.INTERRUPTED
+    hook.unlink()                                           # the operator fixed the access
+    result = await retry(ctx, "demo#5")
+    assert result.assignment.id == failed.id and result.assignment.status == m.DONE
+    assert result.notes == ("pushed again: no new model run (done)",)
+    assert [r.id for r in ctx.board.list()] == [failed.id]
+    item = ctx.board.get_work("demo#5")
+    assert (item.stage, item.head_sha) == (s.IMPLEMENTED, world.heads()[failed.branch])
+    print_followup(result, json_output=True)
+    assert json.loads(capsys.readouterr().out)["id"] == failed.id
+
+
+async def test_continue_resumes_the_session_in_the_same_worktree_and_warns_of_another_cwd(
+        local_machine, contexts, world, tmp_path):
+    home, record = tmp_path / "home", tmp_path / "argv.jsonl"
+    ctx = contexts(local_machine, env={"HOME": str(home), "FAKE_CLAUDE_SCENARIO": "crashed",
+                                       "FAKE_CLAUDE_RECORD": str(record)})
+    crashed = await implemented(ctx, "localbox")
+    assert ctx.board.get(crashed.id).status == m.CRASHED
+    kept = home / ".claude" / "projects" / "-elsewhere" / f"{crashed.session_id}.jsonl"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{}\n")                     # the transcript, kept for another cwd
+    result = await continue_run(ctx, crashed.id, "Go on with the widget.")
+    run = result.assignment
+    assert result.notes[1] == (f"warning: session {crashed.session_id} was kept for another "
+                               f"cwd (-elsewhere), not {crashed.worktree}: --resume looks it up "
+                               "by cwd and may start afresh")
+    assert f"reusing the earlier worktree {crashed.worktree}" in result.notes[-1]
+    wait_for(lambda: finished(run.run_dir), LONG)
+    seen = json.loads(record.read_text().splitlines()[-1])
+    argv = seen["argv"]
+    assert argv[argv.index("--resume") + 1] == crashed.session_id
+    assert "--session-id" not in argv and seen["cwd"] == crashed.worktree
+    assert seen["prompt"].startswith("The operator read where you stopped and says:\n\n"
+                                     "Go on with the widget.")
