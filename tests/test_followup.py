@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -306,3 +307,25 @@ async def test_continue_resumes_the_session_in_the_same_worktree_and_warns_of_an
     assert "--session-id" not in argv and seen["cwd"] == crashed.worktree
     assert seen["prompt"].startswith("The operator read where you stopped and says:\n\n"
                                      "Go on with the widget.")
+
+
+async def test_a_role_whose_playbook_may_not_push_leaves_the_branch_alone(local_machine,
+                                                                          contexts, world,
+                                                                          tmp_path):
+    from coordssh.agent.playbook import SHIPPED_DIR
+
+    own = tmp_path / "playbooks"
+    own.mkdir()
+    text = (SHIPPED_DIR / "fix.yml").read_text()
+    (own / "fix.yml").write_text(text.replace("\npush: true", "\npush: false"))
+    ctx = contexts(local_machine)
+    ctx.config = replace(ctx.config, playbooks_dir=own)
+    first = await implemented(ctx, "localbox")
+    heads = world.heads()
+    run = (await fix(ctx, FixRequest("demo#5", guidance="only look"))).assignment
+    [values] = [line for line in Path(run.run_dir, "run.sh").read_text().splitlines()
+                if line.startswith("set -- ")]
+    assert shlex.split(values)[2:5] == [run.run_dir, run.worktree, ""]   # no branch: no push
+    wait_for(lambda: finished(run.run_dir), LONG)
+    assert world.heads() == heads and heads[first.branch] == ctx.board.get(first.id).pushed_sha
+    assert not Path(run.run_dir, "pushed_sha").exists()
