@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "run_cmds",     # status, watch, wait, log, stop, attach
     "push_cmd",     # push
     "demo_cmd",     # demo
+    "setup_cmd",    # setup
 )
 
 
