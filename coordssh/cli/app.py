@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "push_cmd",     # push
     "demo_cmd",     # demo
     "setup_cmd",    # setup
+    "report_cmd",   # report
 )
 
 
