@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -205,3 +206,23 @@ def test_the_playbook_is_not_a_role_and_problems_name_their_line(tmp_path):
     problems = "\n".join(err.value.problems)
     assert "machine.yml:3: steps[1].step: 'shell' is not a step" in problems
     assert "machine.yml:7: steps[2].install: must be true or false" in problems
+
+
+def test_an_unreachable_machine_is_reported_and_the_others_go_on(tmp_path, claude_bin, capsys):
+    config = local_config(tmp_path, claude_bin)
+    text = config.read_text().replace("machines:\n", "machines:\n  - name: gone\n"
+                                      "    host: 127.0.0.1\n    connection: ssh\n    port: 1\n"
+                                      "    connect_timeout: 5\n", 1)
+    config.write_text(text)
+    code = main(["setup", "gone", "here", "--yes", "--config", str(config)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert re.search(r"unreachable\s+.*gone|gone.*\n\s+unreachable", out), out
+    assert "here: ok=" in out and (tmp_path / "worker" / "src" / "api" / ".git").is_dir()
+
+
+def test_a_repo_url_that_is_an_option_is_refused(tmp_path):
+    path = tmp_path / "coordinator.yml"
+    path.write_text("repos:\n  - name: api\n    url: --upload-pack=touch /tmp/x\nmachines: []\n")
+    with pytest.raises(ConfigError, match=r"coordinator.yml:3: repos\[0\].url: .* is not a git URL"):
+        load_config(path, environ={})
