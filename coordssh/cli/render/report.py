@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from coordssh.cli.render.report_html import hours, usd
+from coordssh.cli.render.report_html import hours, usd, window
 from coordssh.services.report import TOKEN_KINDS, Report, Totals, duration, model
 
 
@@ -20,8 +20,7 @@ def print_json(report: Report) -> None:
 
 def print_report(report: Report, console: Console | None = None) -> None:
     console = console or Console(highlight=False)
-    window = "all runs" if report.since_s is None else f"the last {hours(report.since_s)}"
-    console.print(f"report over {window}: {report.totals.runs} runs, "
+    console.print(f"report over {window(report.since_s)}: {report.totals.runs} runs, "
                   f"{usd(report.totals.cost_usd)}", markup=False)
     if not report.totals.runs:
         console.print("no runs in this window (try --since 30d, or --since all)", markup=False)

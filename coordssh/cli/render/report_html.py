@@ -41,11 +41,19 @@ def hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
+def window(since_s: float | None) -> str:
+    if since_s is None:
+        return "all runs"
+    if since_s >= 86400 and since_s % 86400 == 0:
+        days = int(since_s // 86400)
+        return f"the last {days} day{'s' if days > 1 else ''}"
+    return f"the last {hours(since_s)}"
+
+
 def render_html(report: Report) -> str:
     generated = datetime.fromtimestamp(report.generated_at, timezone.utc)
-    window = "all runs" if report.since_s is None else f"the last {hours(report.since_s)}"
-    body = [f"<h1>coordssh report</h1><div class=\"meta\">{escape(window)}, generated "
-            f"{generated:%Y-%m-%d %H:%M} UTC</div>",
+    meta = f"{window(report.since_s)}, generated {generated:%Y-%m-%d %H:%M} UTC"
+    body = [f"<h1>coordssh report</h1><div class=\"meta\">{escape(meta)}</div>",
             "<figure>", spend_chart(report), "</figure>",
             "<figure>", outcome_chart(report), "</figure>",
             "<figure>", lead_time_chart(report), "</figure>",
