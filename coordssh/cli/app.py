@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "work_cmd",     # work
     "test_cmd",     # test
     "demo_cmd",     # demo
+    "setup_cmd",    # setup
+    "report_cmd",   # report
 )
 
 
@@ -29,7 +31,7 @@ def build_app() -> typer.Typer:
         name="coordssh",
         help="Coordinate Claude Code workers over SSH, agentlessly.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,   # --install-completion, --show-completion (README)
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits it
