@@ -54,6 +54,7 @@ def translate(returncode: int, stderr: str, *, action: str, repo: str) -> ForgeE
 _MERGE_TEXTS = (("Head branch was modified", "head_changed", False),
                 ("Base branch was modified", "base_modified", True),
                 ("still a draft", "draft", False),
+                ("Pull Request is closed", "closed", False),
                 ("cannot be cleanly created", "conflict", False),
                 ("base branch policy prohibits", "policy", False),
                 ("not up to date with the base branch", "behind", False),
@@ -66,12 +67,12 @@ def _refusal(text: str, first: str, *, action: str, repo: str) -> ForgeError | N
     if "your own pull request" in text:
         return SelfReviewRefused(f"GitHub refused to {action} on {repo}: the PR's author cannot "
                                  "review it", "the review is posted as a PR comment instead")
-    if "No commits between" in text:
-        return PullRequestRefused(f"cannot {action} on {repo}: the branch has no commits over "
-                                  "its base", "push commits to the branch first", "no_commits")
     if "Head ref must be a branch" in text or "Head sha can't be blank" in text:
         return PullRequestRefused(f"cannot {action} on {repo}: the branch is not on GitHub",
                                   "push the branch first", "no_branch")
+    if "No commits between" in text:
+        return PullRequestRefused(f"cannot {action} on {repo}: the branch has no commits over "
+                                  "its base", "push commits to the branch first", "no_commits")
     for needle, reason, retryable in _MERGE_TEXTS:
         if needle in text:
             return MergeRefused(f"GitHub refused to {action} on {repo}: {first.lstrip('X ')}",

@@ -40,10 +40,14 @@ def pr_from_gh(data: Mapping[str, Any]) -> PullRequest:
 
 
 def comment_from_gh(data: Mapping[str, Any]) -> Comment:
+    """One of `gh issue/pr view --json comments`; its id is the number in its URL (the same id
+    `comment_from_url` gives), else gh's node id."""
     author = data.get("author") or {}
-    return Comment(id=str(data.get("id") or ""), body=str(data.get("body") or ""),
-                   url=str(data.get("url") or ""), author=str(author.get("login") or ""),
-                   created_at=str(data.get("createdAt") or ""))
+    url = str(data.get("url") or "")
+    found = _COMMENT_ID.search(url)
+    return Comment(id=found.group(1) if found else str(data.get("id") or ""),
+                   body=str(data.get("body") or ""), url=url,
+                   author=str(author.get("login") or ""), created_at=str(data.get("createdAt") or ""))
 
 
 def comment_from_url(stdout: str, body: str) -> Comment:
