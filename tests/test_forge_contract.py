@@ -187,6 +187,18 @@ async def test_delete_branch_reports_whether_it_was_there(rig):
     assert await rig.forge().delete_branch("issue-1-greet") is False
 
 
+async def test_a_pr_whose_branch_was_deleted_is_closed_and_not_merged(rig):
+    rig.branch("issue-1-greet", {"hello.txt": "hi\n"})
+    forge = rig.forge()
+    pr = await forge.pr_create("issue-1-greet", "main", "Greet", "body")
+    git("push", "-q", "origin", "--delete", "issue-1-greet", cwd=rig.world.seed)
+    closed = await forge.pr_view(pr.number)
+    assert closed.state == "CLOSED" and closed.head_sha == pr.head_sha
+    with pytest.raises(MergeRefused) as err:
+        await forge.pr_merge(pr.number, "merge")
+    assert err.value.reason == "closed"
+
+
 # --- GitHub only: what plain git has no notion of ---------------------------------------------
 @pytest.fixture
 def gh_rig(tmp_path):

@@ -17,7 +17,8 @@ from typing import Any
 
 from coordssh.config.schema import Repo
 from coordssh.errors import ForgeError, ForgeMissing, ForgeNotFound
-from coordssh.forge.git_pulls import GitPulls, now
+from coordssh.forge.git_merge import GitMerges
+from coordssh.forge.git_pulls import now
 from coordssh.forge.git_store import ForgeStore
 from coordssh.forge.issue import Issue
 from coordssh.forge.process import run_program
@@ -50,7 +51,7 @@ def _issue_from(number: int, row: Mapping[str, Any]) -> Issue:
                  str(row.get("state", "OPEN")))
 
 
-class GitForge(GitPulls):
+class GitForge(GitMerges):
     kind = "git"
 
     def __init__(self, repo: Repo, path: Path | None = None, *, issues: Iterable[Issue] = (),

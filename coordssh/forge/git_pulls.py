@@ -3,26 +3,18 @@
 The PR's record (number, head, base, title, body, state) is kept in the forge store; every
 look at it fetches origin's branches into a private bare scratch repository
 (`<state_dir>/forge/<repo>.git`) where `git merge-tree --write-tree` says whether it merges and
-which files conflict. Merging happens there with plumbing (merge-tree + commit-tree; a rebase in
-a temporary worktree) and the result is pushed to origin's base branch as a fast-forward, so a
-base that moved meanwhile refuses the push instead of losing work. A mixin of GitForge.
+which files conflict. Merging is in `git_merge.py`. A mixin of GitForge.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from coordssh.errors import ForgeError, ForgeNotFound, MergeRefused, PullRequestRefused
+from coordssh.errors import ForgeError, ForgeNotFound, PullRequestRefused
 from coordssh.forge.types import CheckSummary, PullRequest
-
-CLOSES = re.compile(r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s+#(\d+)\b")
-_HINT = "see `coordssh merge --dry-run` for the gate that holds it back"
-
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -38,11 +30,7 @@ class GitPulls:
     _state_dir: Path | None
     _issues: dict[int, Any]
 
-    def _all_issues(self) -> dict[int, Any]: ...
-
     async def _run(self, *argv: str, cwd: Path | str | None = None) -> Any: ...
-
-    async def issue_close(self, number: int) -> None: ...
 
     # --- the scratch repository -----------------------------------------------------------------
     async def _origin_url(self) -> str:
@@ -60,9 +48,10 @@ class GitPulls:
     async def _scratch(self) -> Path:
         if self._state_dir is not None:
             where = self._state_dir / "forge" / f"{self.repo.name}.git"
-        else:
-            where = Path(getattr(self, "_tmp", None) or tempfile.mkdtemp(prefix="coordssh-forge-"))
-            self._tmp = str(where)
+        else:  # no state dir: a scratch repo that lives (and is removed) with this object
+            if getattr(self, "_tmp", None) is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="coordssh-forge-")
+            where = Path(self._tmp.name) / "scratch.git"
         if not (where / "HEAD").exists():
             where.mkdir(parents=True, exist_ok=True, mode=0o700)
             await self._git_ok(where, "init", "-q", "--bare")
@@ -110,21 +99,22 @@ class GitPulls:
 
     async def pr_view(self, number: int) -> PullRequest:
         rec = self._record(number)
-        head_sha, mergeable, conflicts, adds, dels = rec.get("head_sha", ""), "UNKNOWN", (), 0, 0
-        if rec["state"] == "OPEN":
+        head_sha, mergeable, conflicts = rec.get("head_sha", ""), "UNKNOWN", ()
+        adds, dels, pr_state = rec.get("additions", 0), rec.get("deletions", 0), rec["state"]
+        if pr_state == "OPEN":
             where = await self._sync()
-            head_sha = await self._sha(where, rec["head"]) or head_sha
-            if await self._sha(where, rec["head"]) and await self._sha(where, rec["base"]):
+            head_sha = await self._sha(where, rec["head"])
+            if not head_sha:  # the branch is gone from origin: closed, as GitHub does
+                head_sha, pr_state = rec.get("head_sha", ""), "CLOSED"
+            elif await self._sha(where, rec["base"]):
                 tree, conflicts = await self._merge_tree(where, rec["base"], rec["head"])
                 mergeable = "MERGEABLE" if tree else "CONFLICTING"
                 adds, dels = await self._numstat(where, rec["base"], rec["head"])
-        else:
-            adds, dels = rec.get("additions", 0), rec.get("deletions", 0)
         state = {"MERGEABLE": "CLEAN", "CONFLICTING": "DIRTY"}.get(mergeable, "UNKNOWN")
-        if rec["state"] == "OPEN" and rec.get("draft"):
+        if pr_state == "OPEN" and rec.get("draft"):
             state = "DRAFT"
         return PullRequest(
-            number=int(number), state=rec["state"], url=rec.get("url", ""), title=rec["title"],
+            number=int(number), state=pr_state, url=rec.get("url", ""), title=rec["title"],
             head=rec["head"], base=rec["base"], head_sha=head_sha, mergeable=mergeable,
             merge_state=state, checks=CheckSummary(), review_decision=self._decision(number),
             draft=bool(rec.get("draft")), additions=adds, deletions=dels,
@@ -186,79 +176,3 @@ class GitPulls:
             return False
         await self._git_ok(await self._scratch(), "push", "-q", origin, "--delete", branch)
         return True
-
-    async def pr_merge(self, number: int, method: str = "merge", head_sha: str | None = None,
-                       delete_branch: bool = True) -> PullRequest:
-        if method not in ("merge", "squash", "rebase"):
-            raise ValueError(f"merge method must be merge, squash or rebase, not {method!r}")
-        pr = await self.pr_view(number)
-        if pr.state == "MERGED":
-            return pr
-        self._refuse_unless_mergeable(pr, head_sha)
-        where = await self._scratch()
-        base_sha = await self._sha(where, pr.base)
-        new = await self._merged_commit(where, pr, base_sha, method)
-        pushed = await self._run(self._git, "push", "-q", await self._origin_url(),
-                                 f"{new}:refs/heads/{pr.base}", cwd=where)
-        if pushed.returncode != 0:
-            raise MergeRefused(f"{pr.base} moved while merging pull request #{number} of "
-                               f"'{self.repo.name}'", "ask again: the queue re-checks it",
-                               "base_modified", retryable=True)
-        with self.store.edit() as data:
-            data["pulls"][str(int(number))].update(
-                state="MERGED", merge_sha=new, head_sha=pr.head_sha, merged_at=now(),
-                additions=pr.additions, deletions=pr.deletions)
-        if delete_branch:
-            await self.delete_branch(pr.head)
-        if pr.base == self.repo.default_branch:
-            for ref in CLOSES.findall(self._record(number).get("body", "")):
-                if int(ref) in self._all_issues():
-                    await self.issue_close(int(ref))
-        return await self.pr_view(number)
-
-    def _refuse_unless_mergeable(self, pr: PullRequest, head_sha: str | None) -> None:
-        name = f"pull request #{pr.number} of '{self.repo.name}'"
-        if pr.state == "CLOSED":
-            raise MergeRefused(f"{name} is closed", "open a new one", "closed")
-        if pr.draft:
-            raise MergeRefused(f"{name} is still a draft", _HINT, "draft")
-        if head_sha and not pr.head_sha.startswith(head_sha):
-            raise MergeRefused(f"{name}: the head is {pr.head_sha[:7]}, not {head_sha[:7]}",
-                               "test and review the new head first", "head_changed")
-        if pr.mergeable == "CONFLICTING":
-            raise MergeRefused(f"{name} conflicts with {pr.base} in {', '.join(pr.conflicts)}",
-                               "merge the base into the branch and resolve", "conflict")
-        if pr.mergeable != "MERGEABLE":
-            raise MergeRefused(f"{name}: its branch {pr.head} is not on origin", _HINT,
-                               "not_mergeable")
-
-    async def _merged_commit(self, where: Path, pr: PullRequest, base_sha: str,
-                             method: str) -> str:
-        if method == "rebase":
-            return await self._rebased(where, base_sha, pr.head_sha)
-        tree, _ = await self._merge_tree(where, base_sha, pr.head_sha)
-        if method == "merge":
-            message = f"Merge branch '{pr.head}' (#{pr.number})\n\n{pr.title}"
-            parents = ["-p", base_sha, "-p", pr.head_sha]
-        else:
-            log = await self._git_ok(where, "log", "--format=* %s", f"{base_sha}..{pr.head_sha}")
-            message = f"{pr.title} (#{pr.number})\n\n{log}"
-            parents = ["-p", base_sha]
-        return (await self._git_ok(where, "commit-tree", tree, *parents, "-m", message)).strip()
-
-    async def _rebased(self, where: Path, base_sha: str, head_sha: str) -> str:
-        """The head's commits replayed onto the base, in a temporary worktree."""
-        tmp = tempfile.mkdtemp(prefix="coordssh-rebase-")
-        try:
-            await self._git_ok(where, "worktree", "add", "-q", "--detach", tmp, head_sha)
-            done = await self._run(self._git, "rebase", "-q", base_sha, cwd=tmp)
-            if done.returncode != 0:
-                await self._run(self._git, "rebase", "--abort", cwd=tmp)
-                raise MergeRefused(f"the commits of {head_sha[:7]} do not rebase cleanly onto "
-                                   f"{base_sha[:7]}", "merge with --method merge or squash",
-                                   "conflict")
-            return (await self._git_ok(tmp, "rev-parse", "HEAD")).strip()
-        finally:
-            await self._run(self._git, "worktree", "remove", "--force", tmp, cwd=where)
-            shutil.rmtree(tmp, ignore_errors=True)
-            await self._run(self._git, "worktree", "prune", cwd=where)

@@ -5,6 +5,7 @@ state["repos"][slug]["pulls"][N]:
   {"head", "base", "title", "body", "state": OPEN|CLOSED|MERGED, "draft", "author",
    "createdAt", "comments": [...], "reviews": [{"author", "state", "body", "submittedAt"}],
    "head_sha" (last seen), "merge_sha", "additions", "deletions" (frozen at merge),
+   a PR whose head branch disappears from origin is CLOSED, as on GitHub;
    settable by tests:
    "checks": [statusCheckRollup entries], "mergeable_unknown": N (report UNKNOWN N more times),
    "blocked": true (base branch policy), "merge_queue": true (merge leaves it OPEN)}
@@ -128,6 +129,8 @@ def pr_json(slug, repo, number, pr):
     head_sha = sha_of(origin, pr["head"]) if pr.get("state", "OPEN") == "OPEN" else ""
     if head_sha:
         pr["head_sha"] = head_sha
+    elif pr.get("state", "OPEN") == "OPEN":
+        pr["state"] = "CLOSED"  # GitHub closes a PR whose head branch was deleted
     status = mergeable(origin, pr)
     files = files_of(origin, pr)
     return {
