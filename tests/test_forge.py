@@ -159,3 +159,25 @@ async def test_git_forge_issues_come_from_the_operator(clone):
     assert await forge.auth_status() is True
     assert (await forge.version())[0] >= 2
     assert isinstance(forge_for(Repo("api", github="o/r")), GitHubForge)
+
+
+def test_backoff_doubles_with_bounded_jitter_and_a_cap():
+    backoff = Backoff(base=60, retries=3, cap=200)
+    assert [backoff.delay(n, rng=lambda: 0.0) for n in range(3)] == [60, 120, 200]
+    assert backoff.delay(0, rng=lambda: 1.0) == 90          # +50 % at most
+    assert 60 <= Backoff().delay(0) <= 90
+
+
+async def test_pacer_spaces_mutations_apart():
+    clock, slept = [100.0], []
+
+    async def sleep(seconds):
+        slept.append(seconds)
+
+    pacer = Pacer(1.0, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(3):
+        await pacer.wait()
+    assert slept == [1.0, 2.0]                               # 0 s, then booked 1 s apart
+    clock[0] += 10
+    await pacer.wait()
+    assert slept == [1.0, 2.0]                               # idle long enough: no wait

@@ -123,6 +123,7 @@ async def test_merging_one_pr_makes_its_sibling_conflict(rig):
         await forge.pr_merge(second.number, "merge")
     assert err.value.reason == "conflict"
     assert (await forge.pr_merge(first.number, "merge")).state == "MERGED"  # already merged
+    assert (await forge.pr_for_branch("issue-1-a")).state == "MERGED"
 
 
 @pytest.mark.parametrize("method", ["merge", "squash", "rebase"])

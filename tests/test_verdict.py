@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from coordssh.agent.verdict import Finding, parse_verdict
+from coordssh.agent.verdict import VERDICT_INSTRUCTIONS, Finding, parse_verdict
 
 
 def block(obj) -> str:
@@ -100,3 +100,10 @@ def test_a_repeated_key_with_the_same_value_and_agreeing_blocks_are_fine():
 
 def test_an_approval_followed_by_a_broken_block_fails_closed():
     assert not parse_verdict(block(APPROVE) + "\n" + block("{oops")).approved
+
+
+def test_the_prompt_instructions_show_a_verdict_that_parses():
+    example = VERDICT_INSTRUCTIONS.split("```json\n", 1)[1].split("```", 1)[0]
+    parsed = parse_verdict("```json\n" + example + "```")
+    assert parsed.approved and parsed.findings[0].severity == "major"
+    assert not parse_verdict(VERDICT_INSTRUCTIONS.replace('"approve"', '"request_changes"', 1)).approved

@@ -48,6 +48,21 @@ class ReviewVerdict:
                 "findings": [vars(f) for f in self.findings]}
 
 
+# For the reviewer's prompt: how to end its final message (users' review playbooks rely on it).
+VERDICT_INSTRUCTIONS = """\
+End your final message with your verdict as the LAST fenced ```json block, exactly this shape:
+
+```json
+{"verdict": "approve", "summary": "one paragraph", "findings": [
+  {"file": "path/to/file.py", "line": 12, "severity": "major", "text": "what is wrong and why"}]}
+```
+
+`verdict` is "approve" or "request_changes"; `severity` is "blocker", "major" or "minor"; `line`
+is a number or null. Give one verdict only. A missing, unparsable or ambiguous verdict counts as
+NOT approved, and so does an approval that lists a blocker.
+"""
+
+
 class _Bad(ValueError):
     pass
 
