@@ -162,3 +162,32 @@ class StateError(CoordError):
 
 class InternalError(CoordError):
     exit_code = EXIT_INTERNAL
+
+
+# --- forge refusals of the pull-request pipeline (exit 1) --------------------------------------
+class ForgeMissing(ForgeError):
+    """The forge's program (`gh`, `git`) is not installed on this machine."""
+
+
+class PullRequestRefused(ForgeError):
+    """The forge would not open a pull request; `reason`: `no_branch` | `no_commits` | `other`."""
+
+    def __init__(self, message: str, hint: str | None = None, reason: str = "other"):
+        super().__init__(message, hint)
+        self.reason = reason
+
+
+class MergeRefused(ForgeError):
+    """The forge would not merge. `reason` is one of `conflict`, `policy`, `behind`, `draft`,
+    `head_changed`, `base_modified`, `closed`, `not_mergeable`; `retryable` says asking again
+    later may succeed (mergeability was being recomputed, the base moved under the merge)."""
+
+    def __init__(self, message: str, hint: str | None = None, reason: str = "not_mergeable",
+                 retryable: bool = False):
+        super().__init__(message, hint)
+        self.reason = reason
+        self.retryable = retryable
+
+
+class SelfReviewRefused(ForgeError):
+    """GitHub refuses a review by the PR's own author: post the text as a comment instead."""

@@ -141,8 +141,9 @@ def test_init_without_repositories(tmp_path, monkeypatch, capsys):
 
 
 def test_init_asks_and_re_asks_bad_answers(workspace, monkeypatch, capsys):
-    # include api? / machine name / max workers (bad, then 3) / launcher (bad, then tmux)
-    monkeypatch.setattr(sys, "stdin", io.StringIO("y\nlaptop\nmany\n3\nscreen\ntmux\n"))
+    # include api? / machine name / max workers (bad, then 3) / launcher (bad, then tmux) /
+    # the slash command? (no)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\nlaptop\nmany\n3\nscreen\ntmux\nn\n"))
     assert main(["init", "--path", str(workspace)]) == 0
     out = capsys.readouterr().out
     assert "'many' is not a whole number" in out and "choose tmux or nohup" in out

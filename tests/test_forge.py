@@ -11,6 +11,7 @@ from coordssh.errors import ForgeAuthFailed, ForgeError, ForgeNotFound, ForgeRat
 from coordssh.forge import GitForge, GitHubForge, Issue, forge_for, local_issue
 from coordssh.forge.gh_errors import translate
 from coordssh.forge.github import gh_environment
+from coordssh.forge.pacing import Backoff, Pacer
 from tests.support.fake_gh import FakeGitHub
 
 HOSTILE_TITLE = "Fix \"quotes\" & 'apostrophes' $(touch /tmp/pwned) `id` ; rm -rf ~ | ünïcødé ✓"
@@ -26,8 +27,10 @@ def fake(tmp_path):
     return fake
 
 
-def forge(fake):
-    return GitHubForge(Repo("api", github="o/r"), gh=fake.gh, env=fake.env)
+def forge(fake, retries=0):
+    """No retry by default: these tests see the translated error itself."""
+    return GitHubForge(Repo("api", github="o/r"), gh=fake.gh, env=fake.env,
+                       backoff=Backoff(base=0.01, retries=retries), pacer=Pacer(0))
 
 
 async def test_issue_view(fake):
@@ -65,6 +68,16 @@ async def test_rate_limited(fake, kind):
     assert "rate limit" in err.value.message and "wait" in err.value.hint
     assert err.value.retry_after >= 60
     assert (await forge(fake).issue_view(7)).number == 7  # the fault was used up
+
+
+async def test_rate_limit_is_backed_off_and_retried_a_bounded_number_of_times(fake):
+    fake.update(faults=[{"kind": "secondary", "times": 2}])
+    assert (await forge(fake, retries=2).issue_view(7)).number == 7
+    assert len(fake.calls()) == 3
+    fake.update(faults=[{"kind": "primary", "times": 5}])
+    with pytest.raises(ForgeRateLimited):
+        await forge(fake, retries=2).issue_view(7)
+    assert len(fake.calls()) == 6
 
 
 async def test_hostile_text_round_trips_byte_identical(fake):
@@ -146,3 +159,25 @@ async def test_git_forge_issues_come_from_the_operator(clone):
     assert await forge.auth_status() is True
     assert (await forge.version())[0] >= 2
     assert isinstance(forge_for(Repo("api", github="o/r")), GitHubForge)
+
+
+def test_backoff_doubles_with_bounded_jitter_and_a_cap():
+    backoff = Backoff(base=60, retries=3, cap=200)
+    assert [backoff.delay(n, rng=lambda: 0.0) for n in range(3)] == [60, 120, 200]
+    assert backoff.delay(0, rng=lambda: 1.0) == 90          # +50 % at most
+    assert 60 <= Backoff().delay(0) <= 90
+
+
+async def test_pacer_spaces_mutations_apart():
+    clock, slept = [100.0], []
+
+    async def sleep(seconds):
+        slept.append(seconds)
+
+    pacer = Pacer(1.0, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(3):
+        await pacer.wait()
+    assert slept == [1.0, 2.0]                               # 0 s, then booked 1 s apart
+    clock[0] += 10
+    await pacer.wait()
+    assert slept == [1.0, 2.0]                               # idle long enough: no wait

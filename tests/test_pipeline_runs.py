@@ -205,3 +205,18 @@ async def test_a_failed_push_waits_for_push_again_then_the_item_is_implemented(l
     assert (item.stage, item.head_sha) == (s.IMPLEMENTED, pushed.pushed_sha)
     assert item.last_run["status"] == m.DONE
     assert _kinds(ctx) == ["run_started", "run_ended", "run_pushed", "run_pushed"]
+
+
+async def test_a_run_found_on_the_machine_starts_its_lost_work_item(local_machine, contexts):
+    ctx = contexts(local_machine)
+    row = (await assign(ctx, _request("localbox", "hang"))).assignment
+    wait_for(lambda: Path(row.run_dir, "pid").exists())
+    ctx.board.path.write_text("")                        # the board is lost
+    await observe(ctx)
+    item = ctx.board.get_work("demo#5")
+    assert (item.stage, item.runs, item.branch) == (s.IMPLEMENTING, (row.id,), row.branch)
+    [started] = ctx.board.events("demo#5")
+    assert (started["kind"], started["data"]["mode"]) == ("run_started", "adopted")
+    assert ctx.board.get(row.id).work == "demo#5"
+    await stop(ctx, row.id)
+    assert ctx.board.get_work("demo#5").stage == s.INTERRUPTED

@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "test_cmd",     # test
     "followup_cmds",  # fix, retry, continue
     "demo_cmd",     # demo
+    "setup_cmd",    # setup
+    "report_cmd",   # report
 )
 
 
@@ -30,7 +32,7 @@ def build_app() -> typer.Typer:
         name="coordssh",
         help="Coordinate Claude Code workers over SSH, agentlessly.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,   # --install-completion, --show-completion (README)
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits it

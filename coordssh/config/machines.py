@@ -14,7 +14,7 @@ from coordssh.config.suggest import did_you_mean
 from coordssh.config.validate import MAX_WORKERS, Checker
 from coordssh.config.yaml_lines import YamlPath, format_path
 
-REPO_KEYS = ("name", "github", "default_branch", "build_command", "test_command", "depends_on", "notes",
+REPO_KEYS = ("name", "github", "url", "default_branch", "build_command", "test_command", "depends_on", "notes",
              "worker_permissions")
 PERMISSION_KEYS = ("allow", "deny")
 MACHINE_KEYS = ("name", "host", "connection", "user", "port", "identity_file", "known_hosts",
@@ -76,6 +76,7 @@ def _build_repo(c: Checker, m: dict, path: YamlPath) -> Repo | None:
     repo = Repo(
         name=name or "",
         github=github,
+        url=_clone_url(c, m, path),
         default_branch=c.string(m, path, "default_branch", "main") or "main",
         build_command=c.string(m, path, "build_command"),
         test_command=c.string(m, path, "test_command"),
@@ -85,6 +86,15 @@ def _build_repo(c: Checker, m: dict, path: YamlPath) -> Repo | None:
                                                (*path, "worker_permissions")),
     )
     return repo if name else None
+
+
+def _clone_url(c: Checker, m: dict, path: YamlPath) -> str | None:
+    """Where a worker clones the repo from: any URL or path git accepts, never an option."""
+    url = c.string(m, path, "url")
+    if url is not None and (not url.strip() or url.startswith("-") or "\n" in url):
+        c.add((*path, "url"), f"'{url}' is not a git URL (e.g. git@host:owner/name.git)")
+        return None
+    return url
 
 
 def _worker_permissions(c: Checker, raw: Any, path: YamlPath) -> WorkerPermissions:

@@ -39,6 +39,7 @@ class WorkerPermissions:
 class Repo:
     name: str
     github: str | None = None          # "owner/name"; None: plain git, no GitHub
+    url: str | None = None             # what `coordssh setup` clones from (default: from github)
     default_branch: str = "main"
     build_command: str | None = None
     test_command: str | None = None

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-from coordssh.errors import ForgeAuthFailed, ForgeError, ForgeNotFound, ForgeRateLimited
+from coordssh.errors import (ForgeAuthFailed, ForgeError, ForgeMissing, ForgeNotFound,
+                             ForgeRateLimited, MergeRefused, PullRequestRefused,
+                             SelfReviewRefused)
 
 AUTH_HINT = "run `gh auth login` on this machine (or set GH_TOKEN), then `gh auth status`"
 RATE_HINT = ("GitHub is rate-limiting this token: wait a few minutes before retrying "
@@ -34,6 +36,9 @@ def translate(returncode: int, stderr: str, *, action: str, repo: str) -> ForgeE
     if any(marker.lower() in text.lower() for marker in RATE_LIMIT_TEXTS):
         return ForgeRateLimited(f"GitHub rate limit hit while trying to {action} on {repo}: {first}",
                                 RATE_HINT)
+    refused = _refusal(text, first, action=action, repo=repo)
+    if refused is not None:
+        return refused
     found = _RESOLVE.search(text)
     if found:
         return _not_found(found.group("what"), found.group("key"), action=action, repo=repo)
@@ -43,6 +48,36 @@ def translate(returncode: int, stderr: str, *, action: str, repo: str) -> ForgeE
     return ForgeError(f"gh failed (exit {returncode}) while trying to {action} on {repo}"
                       + (f": {first}" if first else ""),
                       "run the same gh command by hand to see the whole error")
+
+
+# substring -> (MergeRefused reason, retryable); the first that matches wins
+_MERGE_TEXTS = (("Head branch was modified", "head_changed", False),
+                ("Base branch was modified", "base_modified", True),
+                ("still a draft", "draft", False),
+                ("Pull Request is closed", "closed", False),
+                ("cannot be cleanly created", "conflict", False),
+                ("base branch policy prohibits", "policy", False),
+                ("not up to date with the base branch", "behind", False),
+                ("is not mergeable", "not_mergeable", True))
+_MERGE_HINT = "see `coordssh merge --dry-run` for the gate that holds it back"
+
+
+def _refusal(text: str, first: str, *, action: str, repo: str) -> ForgeError | None:
+    """The typed refusals of pr create / pr review / pr merge (contract §3.1, §3.4)."""
+    if "your own pull request" in text:
+        return SelfReviewRefused(f"GitHub refused to {action} on {repo}: the PR's author cannot "
+                                 "review it", "the review is posted as a PR comment instead")
+    if "Head ref must be a branch" in text or "Head sha can't be blank" in text:
+        return PullRequestRefused(f"cannot {action} on {repo}: the branch is not on GitHub",
+                                  "push the branch first", "no_branch")
+    if "No commits between" in text:
+        return PullRequestRefused(f"cannot {action} on {repo}: the branch has no commits over "
+                                  "its base", "push commits to the branch first", "no_commits")
+    for needle, reason, retryable in _MERGE_TEXTS:
+        if needle in text:
+            return MergeRefused(f"GitHub refused to {action} on {repo}: {first.lstrip('X ')}",
+                                _MERGE_HINT, reason, retryable)
+    return None
 
 
 def _not_found(what: str, key: str, *, action: str, repo: str) -> ForgeNotFound:
@@ -62,4 +97,4 @@ def _first_line(text: str) -> str:
 
 
 def missing_gh(gh: str) -> ForgeError:
-    return ForgeError(f"the GitHub CLI `{gh}` was not found on this machine", INSTALL_HINT)
+    return ForgeMissing(f"the GitHub CLI `{gh}` was not found on this machine", INSTALL_HINT)

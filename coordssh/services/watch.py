@@ -97,8 +97,12 @@ class Watch:
         return transport
 
     def _down(self, err: CoordError, then: str) -> None:
+        """Say it in full once (and when the error changes), then only that it goes on."""
         if self.down_since is None:
             self.down_since = self.row.unreachable_since or self.ctx.clock()
+        if err.message == self.down_error:
+            self._notice(f"{self.machine.name} still unreachable; {then}")
+            return
         self.down_error = err.message
         self._notice(f"{self.machine.name} unreachable since {_when(self.down_since)} "
                      f"({err.message}); {then}")

@@ -51,3 +51,26 @@ class FakeGitHub:
         if not self.log_path.exists():
             return []
         return [json.loads(line) for line in self.log_path.read_text(encoding="utf-8").splitlines()]
+
+    # --- pull requests on a real bare origin (tests/bin/_gh_pulls.py) ----------------------------
+    def attach_origin(self, origin: Path, default_branch: str = "main", **repo: Any) -> None:
+        """Back this repo's pull requests by the bare git repository `origin`."""
+        state = self.load()
+        state["repos"][self.repo].update(origin=str(origin), default_branch=default_branch, **repo)
+        self.save(state)
+
+    def pull(self, number: int) -> dict[str, Any]:
+        return self.load()["repos"][self.repo]["pulls"][str(number)]
+
+    def set_pull(self, number: int, **changes: Any) -> None:
+        """Change a PR's settable state: checks, mergeable_unknown, blocked, merge_queue, ..."""
+        state = self.load()
+        state["repos"][self.repo]["pulls"][str(number)].update(changes)
+        self.save(state)
+
+    def rate_limit(self, times: int, kind: str = "secondary", command: str | None = None) -> None:
+        """The next `times` calls (of `command`, e.g. "pr view", or any) hit a rate limit."""
+        fault: dict[str, Any] = {"kind": kind, "times": times}
+        if command:
+            fault["command"] = command
+        self.update(faults=[*self.load().get("faults", []), fault])

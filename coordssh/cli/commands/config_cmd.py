@@ -38,6 +38,11 @@ def register(app: typer.Typer) -> None:
         path: Optional[Path] = typer.Option(
             None, "--path", help="Directory to search for repositories and write coordinator.yml "
                                  "into (default: the current directory)."),
+        slash_command: Optional[bool] = typer.Option(
+            None, "--slash-command/--no-slash-command",
+            help="Write the /coordinator Claude Code command into each repo's .claude/commands/ "
+                 "(and, if you agree, allow Bash(coordssh *) in its .claude/settings.json). "
+                 "Default: ask; --yes: write both."),
     ) -> None:
         """Detect git repositories here and in ~/src, and write a coordinator.yml for this machine."""
         from coordssh.services import init as service
@@ -47,12 +52,40 @@ def register(app: typer.Typer) -> None:
         plan = service.default_plan(directory, Path.home())
         if not yes:
             plan = _ask(plan)
+        slash, allow = _ask_slash(plan, slash_command, yes)
         config = service.write_config(plan, target, home=Path.home())
         machine = next(iter(config.machines.values()))
         typer.echo(f"wrote {config.path}: {_count(len(config.repos), 'repo')} "
                    f"({', '.join(config.repos)}), machine '{machine.name}' "
                    f"(local, {machine.launcher}, {machine.max_workers} workers)")
+        if slash:
+            from coordssh.services.init_slash import install
+
+            _show_files(install([r.path for r in plan.repos], allow=allow, force=force))
         typer.echo("next: `coordssh config --check`, then `coordssh doctor`")
+
+
+def _ask_slash(plan, choice, yes) -> tuple[bool, bool]:
+    """(write the slash command?, allow Bash(coordssh *) in the repos' settings?), asked before
+    anything is written."""
+    if choice is False or not plan.repos:
+        return False, False
+    if yes:
+        return True, True
+    names = ", ".join(r.name for r in plan.repos)
+    if choice is None and not typer.confirm(
+            f"add the /coordinator Claude Code command to {names} (.claude/commands/)?",
+            default=True):
+        return False, False
+    allow = typer.confirm("let Claude Code run coordssh there without asking each time "
+                          "(adds \"Bash(coordssh *)\" to .claude/settings.json)?", default=True)
+    return True, allow
+
+
+def _show_files(outcomes) -> None:
+    for outcome in outcomes:
+        detail = f": {outcome.detail}" if outcome.detail else ""
+        typer.echo(f"{outcome.state} {outcome.path}{detail}")
 
 
 def _ask(plan):
