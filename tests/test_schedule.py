@@ -249,3 +249,10 @@ def test_every_candidate_is_accounted_for_once():
     seen = [(p.repo, p.issue) for p in result.proposals] + [(s.repo, s.issue)
                                                             for s in result.skipped]
     assert sorted(seen) == sorted({(c.repo, c.number) for c in cands})
+
+
+def test_a_repo_whose_branches_could_not_be_read_proposes_nothing():
+    repos = {"app": RepoFacts("app", tree=TREE, unreadable="m1 unreachable: refused")}
+    result = plan([cand(1)], [machine("m2")], repos=repos)
+    assert reasons(result)[("app", 1)] == ("claims unknown: the branches of app could not be "
+                                           "read (m1 unreachable: refused)")

@@ -90,6 +90,7 @@ class RepoFacts:
     depends_on: tuple[str, ...] = ()
     busy: str = ""                      # why dependents wait ("live work: #3 implementing")
     tree: frozenset[str] | None = None  # files on the default branch (None: unknown)
+    unreadable: str = ""                # why its branches could not be read (claims unknown)
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,8 @@ def _refusal(data: PlanInput, cand: Candidate, repo: RepoFacts, files: tuple[str
     holder = held.get((cand.repo, cand.number))
     if holder:
         return f"claimed by {holder}"
+    if repo.unreadable:
+        return f"claims unknown: the branches of {cand.repo} could not be read ({repo.unreadable})"
     for upstream in repo.depends_on:
         busy = (data.repos.get(upstream) or RepoFacts(upstream)).busy
         if busy:
