@@ -271,3 +271,60 @@ async def test_a_dispatched_proposals_files_hold_back_the_next_plan(fleet):
     reasons = {s.issue: s.reason for s in plan.schedule.skipped}
     assert reasons[2] == (f"would conflict with #1 on src/a.py (run {first.outcomes[0].run} "
                           f"on {first.outcomes[0].machine})")
+
+
+def _yaml(fleet, state_dir) -> str:
+    import yaml
+
+    repos = [{"name": r, "github": f"o/{r}", "depends_on": list(d)}
+             for r, d in fleet.depends.items()]
+    machines = [{"name": mc.name, "host": "localhost", "worktree_root": mc.worktree_root,
+                 "run_root": mc.run_root, "max_workers": mc.max_workers,
+                 "claude_command": mc.claude_command, "capabilities": list(mc.capabilities),
+                 "repo_paths": dict(mc.repo_paths)} for mc in fleet.machines.values()]
+    return yaml.safe_dump({"state_dir": str(state_dir), "repos": repos, "machines": machines,
+                           "intake": {"priority_labels": ["p0"]}})
+
+
+def test_the_commands_print_json_and_exit_1_on_a_refusal(fleet, tmp_path):
+    import subprocess
+    import sys
+
+    base_files(fleet.worlds["app"], {"src/a.py": LINES})
+    fleet.issue("app", 1, "one", body="src/a.py", created=day(2))
+    fleet.issue("app", 2, "two", labels=("p0",), created=day(3))
+    fleet.issue("app", 3, "three", labels=("blocked",), created=day(1))
+    fleet.machine("m1", ("app",), max_workers=2)
+    config = tmp_path / "coordinator.yml"
+    config.write_text(_yaml(fleet, tmp_path / "state"))
+    env = {**fleet.gh.env, "COORDSSH_GH": fleet.gh.gh}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "coordssh", *args, "--config", str(config)],
+                              capture_output=True, text=True, timeout=120, env=env,
+                              stdin=subprocess.DEVNULL)
+
+    try:
+        done = run("plan", "--json")
+        assert done.returncode == 0, done.stderr
+        data = json.loads(done.stdout)
+        assert [(p["id"], p["issue"], p["model_source"]) for p in data["proposals"]] == [
+            ("1", 2, "models.default"), ("2", 1, "models.default")]
+        assert data["proposals"][1]["files"] == ["src/a.py"]
+        assert data["skipped"] == [{"repo": "app", "issue": 3, "title": "three",
+                                    "reason": "label blocked"}]
+        text = run("plan")
+        assert "[1] app#2 -> m1  model sonnet (models.default)" in text.stdout
+        assert "app#3  label blocked" in text.stdout
+        branch_with(fleet.worlds["app"], "issue-2-taken", {"y.txt": "y\n"})
+        done = run("approve", "all", "--json")
+        assert done.returncode == 1, done.stderr
+        outcomes = {o["id"]: o for o in json.loads(done.stdout)["outcomes"]}
+        assert outcomes["1"]["reason"] == "claimed by branch issue-2-taken on origin"
+        assert outcomes["2"]["status"] == "dispatched"
+        bad = run("approve", "7")
+        assert bad.returncode == 2 and "no proposal 7" in bad.stderr
+    finally:
+        from coordssh.board.store import Board
+
+        reap(Board.open(tmp_path / "state"))

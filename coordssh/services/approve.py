@@ -132,7 +132,8 @@ async def _one(ctx: Context, proposal: dict[str, Any], done: list[InFlight],
     if reason:
         return _outcome(proposal, REFUSED, reason), None
     request = AssignRequest(machine=proposal["machine"], repo=proposal["repo"],
-                            issue=int(proposal["issue"]), dry_run=dry_run)
+                            issue=int(proposal["issue"]), dry_run=dry_run,
+                            briefing=str(proposal.get("briefing") or ""))
     await pause()
     try:
         result = await assign(ctx, request)

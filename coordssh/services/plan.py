@@ -35,6 +35,7 @@ class PlanResult:
     notes: tuple[str, ...] = ()
     brain: dict[str, Any] | None = None
     gh_calls: tuple[str, ...] = field(default_factory=tuple)
+    bodies: dict[tuple[str, int], str] = field(default_factory=dict)   # the proposals' issues
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "created_at": self.created_at, **self.schedule.to_json(),
@@ -59,9 +60,12 @@ async def make_plan(ctx: Context, source: IssueSource, *, repos: Sequence[str] |
         else:
             candidates += found
     data = plan_input(ctx, candidates, fleet, now)
-    result, closed = await _confirmed(source, ctx.config, data)
+    result, closed, data = await _confirmed(source, ctx.config, data)
+    proposed = {(p.repo, p.issue) for p in result.proposals}
     plan = PlanResult(_plan_id(), now, replace(result, skipped=result.skipped + closed),
-                      tuple(notes), gh_calls=tuple(getattr(source, "calls", ())))
+                      tuple(notes), gh_calls=tuple(getattr(source, "calls", ())),
+                      bodies={(c.repo, c.number): c.body for c in data.candidates
+                              if (c.repo, c.number) in proposed})
     if save:
         save_plan(ctx, plan)
     return plan
@@ -109,7 +113,7 @@ def routing_of(config: Config) -> Routing:
 
 
 async def _confirmed(source: IssueSource, config: Config,
-                     data: PlanInput) -> tuple[Schedule, tuple[Skip, ...]]:
+                     data: PlanInput) -> tuple[Schedule, tuple[Skip, ...], PlanInput]:
     """Schedule, confirm the new proposals with `gh issue view`, schedule again while GitHub
     says something else than the list did; an issue closed since is left out with that said."""
     seen: dict[tuple[str, int], Candidate | None] = {}
@@ -118,7 +122,7 @@ async def _confirmed(source: IssueSource, config: Config,
         result = schedule(data)
         todo = [p for p in result.proposals if (p.repo, p.issue) not in seen]
         if not todo:
-            return result, tuple(closed)
+            return result, tuple(closed), data
         answers = await asyncio.gather(*(source.confirm(config.repo(p.repo), p.issue)
                                          for p in todo), return_exceptions=True)
         changed = False
