@@ -328,3 +328,19 @@ def test_the_commands_print_json_and_exit_1_on_a_refusal(fleet, tmp_path):
         from coordssh.board.store import Board
 
         reap(Board.open(tmp_path / "state"))
+
+
+def test_gh_rows_become_candidates_with_milestones():
+    from coordssh.services.plan_source import candidate_from_gh
+
+    row = {"number": 7, "title": "t", "labels": [{"name": "p0"}], "body": "b",
+           "createdAt": "2024-05-01T10:00:00Z",
+           "milestone": {"title": "v2", "dueOn": "2024-06-01T00:00:00Z"}}
+    cand = candidate_from_gh("app", row)
+    assert (cand.number, cand.labels, cand.milestone, cand.milestone_due) == (
+        7, ("p0",), "v2", "2024-06-01T00:00:00Z")
+    zero = candidate_from_gh("app", {**row, "milestone": {"title": "v3",
+                                                          "dueOn": "0001-01-01T00:00:00Z"}})
+    assert (zero.milestone, zero.milestone_due) == ("v3", None)
+    none = candidate_from_gh("app", {**row, "milestone": None})
+    assert (none.milestone, none.milestone_due) == (None, None)

@@ -3,13 +3,14 @@
 `candidates(repo)` is ONE `gh issue list --state open` per repo (no `--label`: a label filter
 goes through GitHub's lagging search index, contract §2.1; intake filters the labels here);
 `confirm(repo, number)` is `gh issue view`, asked only for the issues a plan proposes.
-Each call is an argv run by the forge's process runner with the forge's quiet environment and
+At most AT_ONCE calls run at once. Each call is an argv run by the forge's process runner with the forge's quiet environment and
 error translation. A gh (or a stand-in) that does not know the `milestone` field is asked again
 without it, once per source: milestones then order nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ from coordssh.forge.process import run_program
 from coordssh.shell.command import cmd
 
 FIELDS = ("number", "title", "labels", "milestone", "createdAt", "body", "state")
+AT_ONCE = 4    # gh calls of one source at a time: one token, GitHub's secondary rate limits
 
 
 class IssueSource(Protocol):
@@ -55,6 +57,7 @@ class GhIssueSource:
         self._env = gh_environment(env)
         self._timeout = timeout
         self._fields = fields
+        self._gate = asyncio.Semaphore(AT_ONCE)
         self.calls: list[str] = []
 
     async def candidates(self, repo: Repo, limit: int) -> list[Candidate]:
@@ -74,6 +77,10 @@ class GhIssueSource:
         return candidate_from_gh(repo.name, data) if data.get("state", "OPEN") == "OPEN" else None
 
     async def _json(self, repo: Repo, action: str, *args: str) -> Any:
+        async with self._gate:
+            return await self._json_now(repo, action, *args)
+
+    async def _json_now(self, repo: Repo, action: str, *args: str) -> Any:
         while True:
             self.calls.append(" ".join(args[:2]))
             result = await run_program(cmd(self._gh, *args, "--json", ",".join(self._fields)),
