@@ -344,3 +344,58 @@ def test_gh_rows_become_candidates_with_milestones():
     assert (zero.milestone, zero.milestone_due) == ("v3", None)
     none = candidate_from_gh("app", {**row, "milestone": None})
     assert (none.milestone, none.milestone_due) == (None, None)
+
+
+class RelabelledAfterListing:
+    """An IssueSource over the fake gh whose issue is labelled `blocked` on GitHub right after
+    the list was read (what `gh issue view` then says is what counts)."""
+
+    def __init__(self, fleet, repo, number):
+        self.inner, self.fleet, self.target = fleet.source(), fleet, (repo, number)
+
+    async def candidates(self, repo, limit):
+        found = await self.inner.candidates(repo, limit)
+        if repo.name == self.target[0]:
+            state = self.fleet.gh.load()
+            state["repos"][f"o/{repo.name}"]["issues"][str(self.target[1])]["labels"] = ["blocked"]
+            self.fleet.gh.save(state)
+        return found
+
+    async def confirm(self, repo, number):
+        return await self.inner.confirm(repo, number)
+
+
+async def test_proposals_are_confirmed_and_a_relabelled_issue_gives_its_slot_away(fleet):
+    base_files(fleet.worlds["app"], {"src/a.py": LINES})
+    fleet.issue("app", 1, "one", created=day(1))
+    fleet.issue("app", 2, "two", created=day(2))
+    fleet.issue("lib", 1, "lib one", created=day(1))
+    fleet.issue("ml", 1, "nobody serves ml", created=day(1))
+    fleet.machine("m1", ("app", "lib"), max_workers=1)
+    ctx = _context(fleet)
+    before = len(fleet.gh.calls())
+    plan = await make_plan(ctx, RelabelledAfterListing(fleet, "app", 1), repos=["app", "ml"])
+    assert [(p.repo, p.issue) for p in plan.schedule.proposals] == [("app", 2)]
+    assert {(s.repo, s.issue): s.reason for s in plan.schedule.skipped} == {
+        ("app", 1): "label blocked", ("ml", 1): "no machine serves repo ml"}
+    calls = fleet.gh_calls()[before:]
+    assert sorted(calls) == [("issue list", "o/app"), ("issue list", "o/ml"),
+                             ("issue view", "o/app"), ("issue view", "o/app")]
+
+
+async def test_a_label_routed_model_reaches_the_dispatched_run(fleet):
+    """The seed's labels never reached model routing."""
+    base_files(fleet.worlds["app"], {"src/a.py": LINES})
+    fleet.issue("app", 1, "big one", labels=("big",), created=day(1))
+    fleet.machine("m1", ("app",), max_workers=1)
+    ctx = _context(fleet, models=MODELS)
+    plan = await make_plan(ctx, fleet.source())
+    assert (plan.schedule.proposals[0].model, plan.schedule.proposals[0].model_source) == (
+        "opus", "label: big")
+    result = await approve(ctx, ["all"])
+    outcome = result.outcomes[0]
+    assert (outcome.model, outcome.model_source) == ("opus", "label: big")
+    run = ctx.board.get(outcome.run)
+    from pathlib import Path
+
+    assert "--model opus" in (Path(run.run_dir) / "run.sh").read_text()

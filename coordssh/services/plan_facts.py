@@ -77,10 +77,7 @@ async def read_fleet(ctx: Context, repos: Sequence[Repo], now: float) -> Fleet:
                 fleet.unknown[name] = facts.message
             else:
                 fleet.repos[name] = facts
-    for repo in repos:
-        if repo.name not in fleet.repos and repo.name not in fleet.unknown:
-            fleet.unknown[repo.name] = "no machine serves it"
-    return fleet
+    return fleet      # a repo no machine serves is in neither: "no machine serves repo R"
 
 
 def _slots(machine: Machine, result: Any, parked: float | None) -> MachineSlots:
