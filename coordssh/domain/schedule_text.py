@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from coordssh.domain.schedule import Candidate, Intake, MachineSlots
+    from coordssh.domain.schedule_model import Candidate, Intake, MachineSlots
 
 _LAST = "\uffff"
 
