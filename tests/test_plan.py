@@ -399,3 +399,19 @@ async def test_a_label_routed_model_reaches_the_dispatched_run(fleet):
     from pathlib import Path
 
     assert "--model opus" in (Path(run.run_dir) / "run.sh").read_text()
+
+
+async def test_a_repo_whose_list_fails_is_named_and_the_others_go_on(fleet):
+    base_files(fleet.worlds["app"], {"src/a.py": LINES})
+    fleet.issue("app", 1, "one", created=day(1))
+    fleet.issue("lib", 1, "lib one", created=day(1))
+    fleet.machine("m1", ("app", "lib"), max_workers=2)
+    fleet.gh.update(faults=[{"kind": "network", "command": "issue list", "times": 1}])
+    ctx = _context(fleet)
+    plan = await make_plan(ctx, fleet.source(), repos=["app", "lib"])
+    assert len(plan.notes) == 1
+    failed = plan.notes[0].split(":")[0].removeprefix("repo ")
+    assert plan.notes[0] == (f"repo {failed}: gh could not reach GitHub while trying to list "
+                             f"open issues on o/{failed}")
+    other = {"app", "lib"} - {failed}
+    assert [p.repo for p in plan.schedule.proposals] == sorted(other)
