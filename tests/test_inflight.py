@@ -6,7 +6,7 @@ import pytest
 
 from coordssh.errors import RemoteCommandFailed
 from coordssh.remote.inflight import inflight, issue_of, parse_inflight
-from tests.support.dispatch import world  # noqa: F401 (fixture)
+from tests.support.dispatch import git, world  # noqa: F401 (fixture)
 from tests.support.plan_world import LINES, base_files, branch_with, edit_line
 
 
@@ -18,6 +18,11 @@ def busy_world(world):
     branch_with(world, "issue-6-far", {"src/a.py": edit_line(18, "far")})        # merges clean
     branch_with(world, "issue-7-done", {"src/b.py": edit_line(1, "merged")}, merged=True)
     branch_with(world, "issue-8-odd", {"docs/odd name.md": "y\n"})
+    changed = (world.seed / "src" / "b.py").read_text().replace("line 9\n", "squashed\n")
+    branch_with(world, "issue-9-squashed", {"src/b.py": changed})
+    (world.seed / "src" / "b.py").write_text(changed)    # merged as another commit (a squash)
+    git("commit", "-q", "-am", "squash of issue 9", cwd=world.seed)
+    git("push", "-q", "origin", "main", cwd=world.seed)
     return world
 
 
@@ -25,7 +30,7 @@ async def test_branches_files_and_real_conflicts(busy_world, transport):
     facts = await inflight(transport, str(busy_world.clone), "main")
     branches = {b.name: b for b in facts.branches}
     assert set(branches) == {"issue-4-left", "issue-5-right", "issue-6-far", "issue-8-odd"}
-    assert facts.merged == ("issue-7-done",)
+    assert facts.merged == ("issue-7-done", "issue-9-squashed")   # by ancestry, by patch
     assert branches["issue-4-left"].files == ("src/a.py", "src/c.py")
     assert branches["issue-4-left"].issue == 4
     assert branches["issue-8-odd"].files == ("docs/odd name.md",)
@@ -38,8 +43,6 @@ async def test_branches_files_and_real_conflicts(busy_world, transport):
 
 async def test_a_deleted_branch_is_pruned_on_the_next_read(busy_world, transport):
     await inflight(transport, str(busy_world.clone), "main")
-    from tests.support.dispatch import git
-
     git("push", "-q", "origin", "--delete", "issue-5-right", cwd=busy_world.seed)
     facts = await inflight(transport, str(busy_world.clone), "main", tree=False)
     assert "issue-5-right" not in {b.name for b in facts.branches}

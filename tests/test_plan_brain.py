@@ -4,6 +4,7 @@ claude answers (the stand-in's prose, an API error, no claude at all, the real C
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -34,8 +35,13 @@ def _same_plan(before, after):
 async def test_prose_from_the_stand_in_is_ignored_and_its_cost_shown(planned):
     fleet, ctx = planned
     plan = await make_plan(ctx, fleet.source())
-    brained = await add_brain(ctx, plan, claude=str(FAKE_CLAUDE))
+    record = fleet.root / "claude-record.jsonl"
+    brained = await add_brain(ctx, plan, claude=str(FAKE_CLAUDE),
+                              env={"PATH": "/usr/bin:/bin", "FAKE_CLAUDE_RECORD": str(record)})
     _same_plan(plan, brained)
+    ran = json.loads(record.read_text().splitlines()[0])
+    assert ran["cwd"] != str(Path.cwd()) and not Path(ran["cwd"]).exists()   # a scratch dir
+    assert "--permission-mode" in ran["argv"] and "fix src/a.py" in ran["prompt"]
     assert brained.brain["status"] == "ignored"
     assert brained.brain["error"] == "the answer was not the JSON asked for"
     assert brained.brain["cost_usd"] == pytest.approx(0.13223)
@@ -93,7 +99,5 @@ async def test_the_real_cli_briefs_and_approve_passes_the_briefing(planned, clau
     assert not server.problems
     result = await approve(ctx, ["1"])
     run = ctx.board.get(result.outcomes[0].run)
-    from pathlib import Path
-
     assert "Start with src/a.py; done = its tests pass." in (
         Path(run.run_dir) / "prompt.md").read_text()

@@ -1,7 +1,8 @@
 """In-flight branches of a repo, grounded in git: what each changed and which already conflict.
 
 ONE exec per (machine, repo), in the machine's clone: fetch origin's default branch and its
-`issue-*` branches (pruning deleted ones), then for every branch not merged into the base, the
+`issue-*` branches (pruning deleted ones), then for every branch not in the base (by ancestry,
+or by patch after a squash or rebase merge: worktree.IN_BASE_FN, as claims decide), the
 files it changed (`git diff --name-only base...branch`), and for every pair of branches that
 changed a common file, `git merge-tree --write-tree` (git >= 2.38) to predict a real conflict
 and its files. It also lists the base's tree, so the scheduler can tell which paths an issue
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from coordssh.errors import RemoteCommandFailed
 from coordssh.remote.failures import step_failure
+from coordssh.remote.worktree import IN_BASE_FN
 from coordssh.shell.command import Command, sh_script
 from coordssh.shell.paths import EXPAND_HOME
 from coordssh.transport.base import Transport
@@ -24,7 +26,7 @@ NO_REPO, ORIGIN_FAILED, NO_BASE, NO_TEMP = 10, 11, 12, 13
 TIMEOUT = 300.0
 _ISSUE = re.compile(r"^issue-(\d+)-")
 
-SCRIPT = EXPAND_HOME + r'''
+SCRIPT = EXPAND_HOME + IN_BASE_FN + r'''
 export GIT_TERMINAL_PROMPT=0 LC_ALL=C
 repo=$(expand_home "$1"); base=$2; fetch=$3; tree=$4
 { cd "$repo" 2>/dev/null && git rev-parse --git-dir >/dev/null 2>&1; } ||
@@ -42,9 +44,8 @@ pairs=$(mktemp) || exit 13
 trap 'rm -f "$pairs"' EXIT
 git for-each-ref --format='%(objectname) %(refname:lstrip=3)' 'refs/remotes/origin/issue-*' |
 while read -r h name; do
-  if git merge-base --is-ancestor "$h" "$sha" 2>/dev/null; then
-    printf 'merged %s %s\n' "$h" "$name"; continue
-  fi
+  in_base "$h" "$sha" "$fetch"
+  case $? in 0|2) printf 'merged %s %s\n' "$h" "$name"; continue;; esac
   printf 'branch %s %s\n' "$h" "$name"
   git -c core.quotePath=false diff --name-only "$sha...$h" | while IFS= read -r f; do
     printf 'file %s %s\n' "$name" "$f"

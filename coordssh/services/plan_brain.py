@@ -1,7 +1,7 @@
 """`plan --brain`: claude writes briefings and proposes splits for a deterministic plan.
 
-One `claude -p --output-format json` run on this machine (the prompt on stdin, never in argv;
-`--permission-mode plan`: it reads nothing and changes nothing), asked for one JSON object:
+One `claude -p --output-format json` run on this machine, in an empty scratch directory (the
+prompt on stdin, never in argv; `--permission-mode plan`: it changes nothing), asked for one JSON object:
 {"briefings": {"<id>": "text"}, "splits": {"<id>": ["part", ...]}}. Its cost (the result
 line's `total_cost_usd`) is shown. The deterministic plan always stands: the brain adds
 briefings (passed to `assign` by `approve`) and split suggestions (shown only), and whatever
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -108,7 +109,9 @@ async def add_brain(ctx: Context, plan: PlanResult, *, claude: str | None = None
                   "--max-turns", "2")
     prompt = brain_prompt(plan, plan.bodies if bodies is None else bodies)
     try:
-        done = await run_program(command, input=prompt.encode(), env=environ, timeout=TIMEOUT)
+        with tempfile.TemporaryDirectory(prefix="coordssh-brain-") as scratch:  # not the cwd
+            done = await run_program(command, input=prompt.encode(), env=environ, cwd=scratch,
+                                     timeout=TIMEOUT)
     except CoordError as err:
         brain = {"status": "failed", "error": err.message, "cost_usd": None}
     else:
