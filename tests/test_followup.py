@@ -139,8 +139,12 @@ async def test_two_fixes_at_once_one_wins(local_machine, contexts, world):
     for thread in threads:
         thread.join()
     assert len(results) == 1 and len(errors) == 1, errors
-    assert isinstance(errors[0], TransitionRefused)
-    assert errors[0].message == "demo#5 is fixing: starting a fix run is not possible now"
+    # the loser is refused either by the stage table under the board lock, or, when the winner's
+    # run is already live by the time it looks at the machine, by the branch that run holds
+    if isinstance(errors[0], TransitionRefused):
+        assert errors[0].message == "demo#5 is fixing: starting a fix run is not possible now"
+    else:
+        assert "the worktree of a live run" in errors[0].message
     item = ctx.board.get_work(key)
     assert item.stage == s.FIXING and item.active_run == results[0].assignment.id
     assert [r.role for r in ctx.board.list()] == ["implement", "fix"]
