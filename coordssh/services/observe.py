@@ -115,6 +115,12 @@ async def observe_held(ctx: Context, machine: Machine, transport: Transport,
     return await _observe(ctx, machine, transport, rows, states, frozenset(facts_only))
 
 
+def observation_failed(ctx: Context, machine: Machine, rows: list[Assignment],
+                       err: RemoteError) -> MachineObservation:
+    """What `observe` reports for a machine it could not observe (see `_not_observed`)."""
+    return _not_observed(ctx, machine, rows, err)
+
+
 def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> bool:
     """One board write for all observations; False when there was nothing to write.
 
