@@ -144,6 +144,8 @@ def rows(results: dict) -> list[str]:
                        f"| <= 100 ms | {_verdict(lat['median'] <= 100)} |")
         else:
             out.append(f"| watch latency | failed: {wt.get('error', '?')[:200]} | | | | | | <= 100 ms | no |")
+    if "live" in g:
+        out += live_rows(g["live"])
     if "dispatch" in g:
         d = g["dispatch"]
         if d.get("missing") or d.get("error"):
@@ -185,6 +187,28 @@ def block(results: dict, row_lines: list[str]) -> str:
         "(not committed; rerun to get your own).",
         END,
     ])
+
+
+def live_rows(lv: dict) -> list[str]:
+    """The live view (bench/live_bench.py): CPU of its process, and line-to-snapshot latency."""
+    if "steady" not in lv:
+        return [f"| status --live over the fleet | failed: {lv.get('error', '?')[:200]} | | | | | "
+                "| < 5 % of one core | no |"]
+    rows = []
+    for key, label in (("steady", "status --live service: CPU of one core, 4 runs/host"),
+                       ("drawing", "status --live service + drawing each snapshot: CPU")):
+        w = lv.get(key)
+        if w:
+            pct = w["cpu_pct_of_one_core"]
+            rows.append(f"| {label} | {pct:.1f} % | | | {w['cpu_s']:.2f} s in {w['wall_s']:.0f} s "
+                        f"| | {w['probes']} probes | < 5 % | {_verdict(pct < 5)} |")
+    lat = lv.get("latency_ms")
+    if lat:
+        rows.append(f"| status --live: line appended on a worker until a snapshot shows it | "
+                    f"{lat['median']:.1f} ms | {lat['min']:.1f} ms | {lat['max']:.1f} ms | | | "
+                    f"p95 {lat['p95']:.1f} ms, {lat['n']} lines | <= 1 s | "
+                    f"{_verdict(lat['p95'] <= 1000)} |")
+    return rows
 
 
 def rewrite_docs(path: Path, results: dict, row_lines: list[str]) -> None:

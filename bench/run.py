@@ -1,6 +1,6 @@
 """The whole benchmark in one command: install, start hosts, measure, write results and the table.
 
-    python3 bench/run.py [--quick] [--only status,startup,board,parse,watch,dispatch]
+    python3 bench/run.py [--quick] [--only status,startup,board,parse,watch,dispatch,live]
                          [--hosts 50] [--runs 5] [--netns]
 
 Installs what it needs (openssh-server via apt-get when missing; ansible-core, pyinfra and
@@ -27,13 +27,14 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import envelopes  # noqa: E402
+import live_bench  # noqa: E402
 import measure  # noqa: E402
 import peers  # noqa: E402
 import report  # noqa: E402
 import scenarios  # noqa: E402
 from hosts import Fleet, netns_available  # noqa: E402
 
-GROUPS = ("startup", "status", "board", "parse", "watch", "dispatch")
+GROUPS = ("startup", "status", "board", "parse", "watch", "dispatch", "live")
 WORK = Path("/tmp/coordbench-work")
 M_PER_HOST = 4
 
@@ -129,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         for group in only:
             log(f"== {group}")
             t0 = time.time()
-            results["groups"][group] = getattr(scenarios, f"run_{group}")(ctx)
+            run_group = live_bench.run_live if group == "live" else getattr(scenarios,
+                                                                            f"run_{group}")
+            results["groups"][group] = run_group(ctx)
             log(f"   ({time.time() - t0:.0f} s)")
     finally:
         env_state.stop()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one command: bash bench/run.sh [--quick] [--only status,startup,...] (see bench/run.py --help).
+# The one command: bash bench/run.sh [--quick] [--only status,startup,...,live] (see bench/run.py --help).
 # Runs as root (it starts sshd hosts, creates the login user `coordbench`, may apt-get openssh-server):
 # as root it runs as written; another user's run re-execs itself with sudo, with the same python.
 set -euo pipefail

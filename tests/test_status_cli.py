@@ -203,28 +203,15 @@ def test_attach_to_a_remote_tmux_run_runs_tmux_on_the_worker(tmp_path, ssh_machi
     assert plan.command.argv() == ["tmux", "attach-session", "-t", "=coordssh-t2"]
 
 
-def test_live_view_redraws_until_ctrl_c(setup, capsys):
-    import asyncio
-
-    from coordssh.cli.context import build_context
-    from coordssh.cli.render.status import live_status
-    from coordssh.services.observe import observe
-
-    config, env = setup
-    env.make("lv1", stream=FIRST_LINES)
-    row_on(config, "box", "lv1")
-    ctx = build_context(str(config))
-    calls = []
-
-    def observe_once():
-        calls.append(1)
-        if len(calls) > 3:
-            raise KeyboardInterrupt
-        return asyncio.run(observe(ctx))
-
-    live_status(observe_once, str(config), interval=0)
-    out = capsys.readouterr().out
-    assert len(calls) == 4 and "lv1" in out and "running" in out
+def test_live_refuses_what_it_cannot_do_with_a_clear_usage_error(setup, capsys):
+    config, _ = setup
+    for args, said in ((["--live"], "not one"), (["--live", "--json"], "not both"),
+                       (["--refresh", "5"], "only goes with --live"),
+                       (["--live", "--refresh", "soon"], "--refresh soon"),
+                       (["--live", "--refresh=0"], "from 0.2 to 3600")):
+        code, out, err = run_cli(capsys, "status", "--config", str(config), *args)
+        assert code == 2 and said in err and "hint:" in err, (args, err)
+        assert out == ""
 
 
 # --- the fast path (cli/fastpath.py): plain `status` lines run without typer ----------------------
@@ -234,10 +221,12 @@ def test_fast_path_takes_the_plain_forms_of_status_and_leaves_the_rest_to_typer(
     def parse(*argv):
         return parse_options(list(argv), STATUS_OPTIONS)
 
-    assert parse() == {"machine": None, "json_output": False, "live": False, "config": None}
+    assert parse() == {"machine": None, "json_output": False, "live": False, "refresh": None,
+                       "config": None}
     assert parse("--json", "-m", "a", "--machine=b", "--config", "c.yml") == {
-        "machine": ["a", "b"], "json_output": True, "live": False, "config": "c.yml"}
-    assert parse("--config=x.yml", "--live")["config"] == "x.yml"
+        "machine": ["a", "b"], "json_output": True, "live": False, "refresh": None,
+        "config": "c.yml"}
+    assert parse("--config=x.yml", "--live", "--refresh", "5")["refresh"] == "5"
     for typers in (["--help"], ["--jsn"], ["-mbox"], ["--config"], ["--config", "--json"],
                    ["--json=1"], ["--config", "a", "--config", "b"], ["extra"], ["--", "x"]):
         assert parse(*typers) is None, typers

@@ -22,7 +22,10 @@ Spec = dict[str, tuple[tuple[str, ...], bool, bool, str]]
 STATUS_OPTIONS: Spec = {
     "machine": (("--machine", "-m"), True, True, "Only this machine (repeatable)."),
     "json_output": (("--json",), False, False, "Print a JSON object."),
-    "live": (("--live",), False, False, "Redraw in place every ~2 s until Ctrl-C."),
+    "live": (("--live",), False, False,
+             "Full-screen view that follows the fleet until Ctrl-C (one connection per machine)."),
+    "refresh": (("--refresh",), True, False,
+                "With --live: seconds between two probes of each machine (default 2)."),
     "config": (("--config",), True, False, CONFIG_HELP),
 }
 
@@ -74,27 +77,53 @@ def parse_options(argv: list[str], spec: Spec) -> dict[str, Any] | None:
 
 
 def status(machine: list[str] | None = None, json_output: bool = False, live: bool = False,
-           config: str | None = None) -> None:
+           config: str | None = None, refresh: str | float | None = None) -> None:
     """Machines and assignments, reconciled with what the machines say right now."""
     import asyncio
 
     from coordssh.cli.context import build_context
     from coordssh.services.observe import observe
 
+    seconds = live_refresh(live, json_output, refresh)
     ctx = build_context(config)
     names = machine or None
     if names:
         for name in names:
             ctx.config.machine(name)  # NotFound (exit 2) before any connection
-    observe_once = lambda: asyncio.run(observe(ctx, names))  # noqa: E731
-    if json_output and not live:
+    if live:
+        from coordssh.cli.render.live import show_live
+
+        show_live(ctx, names, seconds, str(ctx.config.path))
+        return
+    observation = asyncio.run(observe(ctx, names))
+    if json_output:
         from coordssh.cli.render.status_json import print_json  # no rich
 
-        print_json(observe_once())
+        print_json(observation)
         return
-    from coordssh.cli.render import status as render
+    from coordssh.cli.render.status import print_status
 
-    if live:
-        render.live_status(observe_once, str(ctx.config.path))
-    else:
-        render.print_status(observe_once(), str(ctx.config.path))
+    print_status(observation, str(ctx.config.path))
+
+
+def live_refresh(live: bool, json_output: bool, refresh: str | float | None) -> float:
+    """The seconds between two probes of a machine in the live view; UsageError (exit 2) for a
+    value that is not a number of seconds, or --refresh/--json used the wrong way with --live."""
+    from coordssh.errors import UsageError
+
+    if live and json_output:
+        raise UsageError("--live draws the full-screen view and --json prints once: not both",
+                         hint="scripts poll `coordssh status --json`")
+    if refresh is None:
+        return 2.0
+    if not live:
+        raise UsageError("--refresh only goes with --live", hint="coordssh status --live "
+                         f"--refresh {refresh}")
+    try:
+        seconds = float(refresh)
+    except ValueError:
+        seconds = float("nan")
+    if not 0.2 <= seconds <= 3600:   # also refuses nan and inf
+        raise UsageError(f"--refresh {refresh}: give the seconds between two probes, "
+                         "from 0.2 to 3600", hint="coordssh status --live --refresh 5")
+    return seconds

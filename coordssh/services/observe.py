@@ -105,6 +105,22 @@ async def observe_machine(ctx: Context, machine: Machine, transport: Transport, 
     return observation
 
 
+async def observe_held(ctx: Context, machine: Machine, transport: Transport,
+                       rows: list[Assignment], states: dict[str, StreamState], *,
+                       facts_only: Iterable[str] = ()) -> MachineObservation:
+    """Reconcile `rows` of one machine over a transport the caller keeps open (the live view),
+    writing nothing (`write_changes` does). `states` are the caller's folds, kept between calls
+    (a row without one starts from the board's); runs in `facts_only` are probed without stream
+    bytes (the caller feeds their states from a streaming channel). RemoteError propagates."""
+    return await _observe(ctx, machine, transport, rows, states, frozenset(facts_only))
+
+
+def observation_failed(ctx: Context, machine: Machine, rows: list[Assignment],
+                       err: RemoteError) -> MachineObservation:
+    """What `observe` reports for a machine it could not observe (see `_not_observed`)."""
+    return _not_observed(ctx, machine, rows, err)
+
+
 def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> bool:
     """One board write for all observations; False when there was nothing to write.
 
@@ -137,9 +153,13 @@ def write_changes(ctx: Context, observations: Iterable[MachineObservation]) -> b
 
 # --- one machine --------------------------------------------------------------------------------
 async def _observe(ctx: Context, machine: Machine, transport: Transport,
-                   rows: list[Assignment]) -> MachineObservation:
-    states = {row.id: _state_of(row) for row in rows}
-    report, facts, adopted = await _probe_all(ctx, transport, machine, rows, states)
+                   rows: list[Assignment], states: dict[str, StreamState] | None = None,
+                   facts_only: frozenset[str] = frozenset()) -> MachineObservation:
+    states = {} if states is None else states
+    for row in rows:
+        if row.id not in states:
+            states[row.id] = _state_of(row)
+    report, facts, adopted = await _probe_all(ctx, transport, machine, rows, states, facts_only)
     bases = {row.id: row.offset for row in (*rows, *adopted)}
     rows = [*rows, *adopted]
     changes: dict[str, dict[str, Any]] = {}
@@ -162,13 +182,16 @@ async def _observe(ctx: Context, machine: Machine, transport: Transport,
 
 
 async def _probe_all(ctx: Context, transport: Transport, machine: Machine, rows: list[Assignment],
-                     states: dict[str, StreamState]
+                     states: dict[str, StreamState], facts_only: frozenset[str] = frozenset()
                      ) -> tuple[ProbeReport, dict[str, RunFacts], list[Assignment]]:
     """Probe, feeding each chunk into its state; re-probe only the runs whose chunk was capped.
-    The first round also scans for live runs the board does not know (adopted, from byte 0)."""
+    The first round also scans for live runs the board does not know (adopted, from byte 0).
+    A state's next byte is past the unfinished line it holds (`_next`), so a line longer than a
+    chunk is continued, never fed twice."""
     from coordssh.services.adopt import adoptable
 
-    pending = {row.id: states[row.id].bytes_consumed for row in rows}
+    pending: dict[str, int | None] = {
+        row.id: None if row.id in facts_only else _next(states[row.id]) for row in rows}
     merged: dict[str, RunFacts] = {}
     adopted: list[Assignment] = []
     report = ProbeReport(now=0.0, runs={})
@@ -190,10 +213,15 @@ async def _probe_all(ctx: Context, transport: Transport, machine: Machine, rows:
             merged[run_id] = fact  # the newest facts describe the run; the data is fed
             if fact.more:
                 stalled |= states[run_id].bytes_consumed == before
-        pending = {i: states[i].bytes_consumed for i, f in report.runs.items()
-                   if f.more and i in states}
+        pending = {i: _next(states[i]) for i, f in report.runs.items()
+                   if f.more and i in states and i not in facts_only}
         cap = min(cap * 2, MAX_CAP) if stalled else cap  # one line longer than the chunk
     return report, merged, adopted
+
+
+def _next(state: StreamState) -> int:
+    """The stream byte to read next: past the complete lines and the unfinished one held."""
+    return state.bytes_consumed + state.pending_bytes
 
 
 # --- rows ---------------------------------------------------------------------------------------

@@ -36,10 +36,12 @@ def status(
     machine: Optional[list[str]] = _status_option("machine"),
     json_output: bool = _status_option("json_output"),
     live: bool = _status_option("live"),
+    refresh: Optional[float] = _status_option("refresh"),
     config: Optional[str] = _status_option("config"),
 ) -> None:
     """Machines and assignments, reconciled with what the machines say right now."""
-    run_status(machine, json_output, live, config)  # `coordssh status` usually runs it directly
+    # `coordssh status` usually runs it directly (cli/fastpath.py)
+    run_status(machine, json_output, live, config, refresh)
 
 
 def watch(

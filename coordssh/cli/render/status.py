@@ -1,4 +1,4 @@
-"""`coordssh status`: machines and assignments as rich tables, and the `--live` view.
+"""`coordssh status`: machines and assignments as rich tables (`--live` is render/live.py).
 
 `--json` is status_json.py (no rich). Untrusted text (titles, STATUS lines, reasons) is passed
 to rich as `Text`, never as markup.
@@ -7,7 +7,6 @@ to rich as `Text`, never as markup.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -109,18 +108,3 @@ def console() -> Console:
 
 def print_status(observation: Observation, config_path: str) -> None:
     console().print(status_view(observation, config_path, time.time()))
-
-
-def live_status(observe_once: Callable[[], Observation], config_path: str,
-                interval: float = 2.0) -> None:
-    """Redraw in place until Ctrl-C, re-observing every `interval` seconds."""
-    from rich.live import Live
-
-    with Live(status_view(observe_once(), config_path, time.time()), console=console(),
-              refresh_per_second=2, transient=False) as live:
-        try:
-            while True:
-                time.sleep(interval)
-                live.update(status_view(observe_once(), config_path, time.time()))
-        except KeyboardInterrupt:
-            return
