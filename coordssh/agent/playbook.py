@@ -29,6 +29,9 @@ from coordssh.errors import ConfigError, NotFound
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "playbooks"
 VARIABLES = ("issue_number", "issue_title", "issue_body", "issue_url", "branch", "base_branch",
              "repo_name", "repo_notes", "briefing")
+# the reviewer's (services/review.py): what to review and how to answer
+VARIABLES += ("head_sha", "diff_range", "checklist", "claude_md", "verdict_instructions",
+              "reviewer_note")
 KEYS = ("role", "description", "model", "permission_mode", "allowed_tools", "max_turns",
         "max_budget_usd", "prompt")
 BRIEFING_HEADING = "## Operator briefing"
