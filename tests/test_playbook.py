@@ -92,7 +92,7 @@ def test_a_playbooks_dir_overrides_and_falls_back(tmp_path):
     other = tmp_path / "empty"
     other.mkdir()
     assert load_playbook("implement", other).path == SHIPPED_DIR / "implement.yml"
-    assert available_roles(tmp_path) == ["implement", "review"]
+    assert available_roles(tmp_path) == ["continue", "fix", "implement", "review", "test"]
 
 
 def test_unknown_and_invalid_roles():

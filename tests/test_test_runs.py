@@ -60,9 +60,11 @@ async def test_a_passing_test_run_records_its_verdict_for_the_head(machine, cont
 async def test_a_failing_test_run_keeps_the_output_tail_for_the_fix(local_machine, contexts,
                                                                     world):
     ctx = contexts(local_machine)
+    armed, release = world.root / "armed", world.root / "release"   # holds the second run open
     head = await _implemented(ctx, "localbox",
                               test_command="echo 'FAILED test_widget: 500 != 200'; touch junk; "
-                                           "exit 3")
+                                           f"if [ -e {armed} ]; then while [ ! -e {release} ]; "
+                                           "do sleep 0.1; done; fi; exit 3")
     heads = world.heads()
     run = (await dispatch_test(ctx, "demo#5", machine="localbox")).assignment
     with pytest.raises(RunFailed) as info:
@@ -75,12 +77,14 @@ async def test_a_failing_test_run_keeps_the_output_tail_for_the_fix(local_machin
     assert "FAILED test_widget: 500 != 200" in verdict.detail
     assert world.heads() == heads
     assert not Path(run.run_dir, "rescue_sha").exists()  # its junk is not committed either
+    armed.touch()
     again = (await dispatch_test(ctx, "demo#5")).assignment   # test_failed: a test may rerun
     rows, item = len(ctx.board.list()), ctx.board.get_work("demo#5")
     with pytest.raises(TransitionRefused) as refused:          # but one at a time
         await dispatch_test(ctx, "demo#5")
     assert refused.value.message == "demo#5 is testing: starting a test run is not possible now"
     assert len(ctx.board.list()) == rows and ctx.board.get_work("demo#5") == item
+    release.touch()
     with pytest.raises(RunFailed):
         await wait_run(ctx, again.id, timeout=300)
     assert ctx.board.get_work("demo#5").runs[-2:] == (run.id, again.id)

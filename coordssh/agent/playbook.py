@@ -9,8 +9,13 @@ checkout is a symlink to that directory, so they are easy to find and edit there
 The prompt is a `string.Template` (`$name`, `${name}`, `$$` for a dollar). It is checked when the
 playbook is loaded (an unknown placeholder or a stray `$` is a ConfigError naming the file and
 key) and rendered in one pass, so a value (an issue body containing `$branch`, say) is never
-expanded again. Never `str.format`: user text is full of braces. The operator's briefing is
-appended under its own heading, unless the prompt places `$briefing` itself.
+expanded again. Never `str.format`: user text is full of braces. The operator's briefing (and a
+follow-up's guidance) is appended under its own heading, unless the prompt places `$briefing`
+(`$guidance`) itself.
+
+Every role says which tools its run may use (`allowed_tools`) and whether its branch may be
+pushed afterwards (`push`, default true; coordssh pushes, the agent never does). A role that
+runs no model (`test`) has no prompt.
 """
 
 from __future__ import annotations
@@ -28,13 +33,17 @@ from coordssh.errors import ConfigError, NotFound
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "playbooks"
 VARIABLES = ("issue_number", "issue_title", "issue_body", "issue_url", "branch", "base_branch",
-             "repo_name", "repo_notes", "briefing")
+             "repo_name", "repo_notes", "briefing", "head_sha", "failure", "guidance")
 # the reviewer's (services/review.py): what to review and how to answer
-VARIABLES += ("head_sha", "diff_range", "checklist", "claude_md", "verdict_instructions",
-              "reviewer_note")
+VARIABLES += ("diff_range", "checklist", "claude_md", "verdict_instructions", "reviewer_note")
 KEYS = ("role", "description", "model", "permission_mode", "allowed_tools", "max_turns",
-        "max_budget_usd", "prompt")
+        "max_budget_usd", "push", "prompt")
 BRIEFING_HEADING = "## Operator briefing"
+GUIDANCE_HEADING = "## Operator guidance"
+# appended under their heading unless the prompt places them itself
+APPENDED = (("briefing", BRIEFING_HEADING), ("guidance", GUIDANCE_HEADING))
+# roles that run no model: their playbook has no prompt (`coordssh test` runs the repo's commands)
+PROMPTLESS_ROLES = frozenset({"test"})
 _ROLE = re.compile(r"[a-z][a-z0-9_-]*")
 
 
@@ -49,6 +58,7 @@ class Playbook:
     allowed_tools: tuple[str, ...] = ()
     max_turns: int | None = None
     max_budget_usd: float | None = None
+    push: bool = True                # may its run's branch be pushed (coordssh pushes, never the agent)
 
     def render(self, variables: Mapping[str, Any]) -> str:
         """The prompt with `variables` (a subset of VARIABLES; missing or None ones are "")."""
@@ -58,9 +68,11 @@ class Playbook:
         values = {name: _text(variables.get(name)) for name in VARIABLES}
         template = Template(self.prompt)
         prompt = template.substitute(values).strip()
-        briefing = values["briefing"].strip()
-        if briefing and "briefing" not in template.get_identifiers():
-            prompt += f"\n\n{BRIEFING_HEADING}\n\n{briefing}"
+        placed = set(template.get_identifiers())
+        for name, heading in APPENDED:
+            text = values[name].strip()
+            if text and name not in placed:
+                prompt += f"\n\n{heading}\n\n{text}"
         return prompt + "\n"
 
 
@@ -138,8 +150,16 @@ def _fields(data: dict, path: Path, problem, parsed: Parsed) -> dict[str, Any]:
         "allowed_tools": _tools(data.get("allowed_tools", []), problem, parsed),
         "max_turns": _positive(data.get("max_turns"), "max_turns", int, problem),
         "max_budget_usd": _positive(data.get("max_budget_usd"), "max_budget_usd", float, problem),
-        "prompt": _prompt(data.get("prompt"), problem),
+        "push": _flag(data.get("push", True), "push", problem),
+        "prompt": _prompt(data.get("prompt"), problem, promptless=str(role) in PROMPTLESS_ROLES),
     }
+
+
+def _flag(value: Any, key: str, problem) -> bool:
+    if not isinstance(value, bool):
+        problem(key, "must be true or false")
+        return True
+    return value
 
 
 def _tools(value: Any, problem, parsed: Parsed) -> tuple[str, ...]:
@@ -163,7 +183,11 @@ def _positive(value: Any, key: str, kind: type, problem) -> Any:
     return kind(value)
 
 
-def _prompt(value: Any, problem) -> str:
+def _prompt(value: Any, problem, *, promptless: bool = False) -> str:
+    if promptless:
+        if value is not None:
+            problem("prompt", "this role runs no model: leave the prompt out")
+        return ""
     if not isinstance(value, str) or not value.strip():
         problem("prompt", "must be a non-empty text (use `prompt: |` for several lines)")
         return ""

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "push_cmd",     # push
     "work_cmd",     # work
     "test_cmd",     # test
+    "followup_cmds",  # fix, retry, continue
     "pr_cmds",      # pr, review, merge, split
     "demo_cmd",     # demo
     "setup_cmd",    # setup

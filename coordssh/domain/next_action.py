@@ -239,3 +239,7 @@ def clock(epoch: float, now: float) -> str:
     """14:00 UTC; with the date when it is not within the next day."""
     fmt = "%H:%M UTC" if 0 <= epoch - now < 20 * 3600 else "%Y-%m-%d %H:%M UTC"
     return time.strftime(fmt, time.gmtime(epoch))
+
+
+# the fix model's rung as the driver chooses it; `coordssh fix` uses the same rule
+fix_rung = _fix_rung

@@ -54,7 +54,26 @@ def worktree_path(worktree_root: str, repo: str, assignment_id: str) -> str:
 # exit codes of ORIGIN_SCRIPT
 NO_REPO, ORIGIN_FAILED, NO_BASE = 10, 11, 12
 
-ORIGIN_SCRIPT = EXPAND_HOME + r'''
+# `in_base BRANCH_SHA BASE_SHA WRITE_OK`: is every change of the branch already in the base?
+# 0: an ancestor (merged, or no commits of its own); 2: not an ancestor, but each of its commits
+# has a patch-equivalent in the base (`git cherry`: a rebase merge), or, with WRITE_OK=1, its
+# whole diff does (a squash merge: one throwaway commit of the branch's tree on the merge base,
+# compared with `git cherry`; it writes one unreferenced object, so never for a dry run); 1: not.
+IN_BASE_FN = r'''
+in_base() {
+  git merge-base --is-ancestor "$1" "$2" 2>/dev/null && return 0
+  mb=$(git merge-base "$2" "$1" 2>/dev/null) || return 1
+  case $(git cherry "$2" "$1" "$mb" 2>/dev/null) in *+*) ;; *) return 2;; esac
+  [ "$3" = 1 ] || return 1
+  t=$(GIT_AUTHOR_NAME=coordssh GIT_AUTHOR_EMAIL=coordssh@localhost GIT_COMMITTER_NAME=coordssh \
+      GIT_COMMITTER_EMAIL=coordssh@localhost git commit-tree "$1^{tree}" -p "$mb" -m squash \
+      </dev/null 2>/dev/null) || return 1
+  case $(git cherry "$2" "$t" "$mb" 2>/dev/null) in -*) return 2;; esac
+  return 1
+}
+'''
+
+ORIGIN_SCRIPT = EXPAND_HOME + IN_BASE_FN + r'''
 export GIT_TERMINAL_PROMPT=0
 repo=$(expand_home "$1"); base=$2; pattern=$3; fetch=$4
 { cd "$repo" 2>/dev/null && git rev-parse --git-dir >/dev/null 2>&1; } ||
@@ -82,7 +101,8 @@ printf '%s\n' "$heads" | while read -r h ref; do
   [ -n "$h" ] || continue
   m='?'
   if git cat-file -e "$sha^{commit}" 2>/dev/null; then
-    if git merge-base --is-ancestor "$h" "$sha" 2>/dev/null; then m=1
+    in_base "$h" "$sha" "$fetch"; r=$?
+    if [ "$r" != 1 ]; then m=$((r / 2 + 1))
     elif [ "$fetch" = 1 ] || git cat-file -e "$h^{commit}" 2>/dev/null; then m=0; fi
   fi
   printf 'claim %s %s %s\n' "$m" "$h" "${ref#refs/heads/}"
@@ -98,7 +118,8 @@ git for-each-ref --format='%(objectname) %(refname)' "$pattern" | while read -r 
     elif git merge-base --is-ancestor "$o" "$l"; then rel=ahead
     else rel=diverged; fi
   fi
-  b=0; git merge-base --is-ancestor "$l" "$sha" 2>/dev/null && b=1
+  in_base "$l" "$sha" "$fetch"; r=$?
+  b=0; [ "$r" != 1 ] && b=$((r / 2 + 1))
   printf 'local %s %s %s %s\n' "$b" "$rel" "$l" "${ref#refs/heads/}"
 done
 git worktree list --porcelain 2>/dev/null | while IFS= read -r line; do
@@ -120,6 +141,7 @@ class RemoteBranch:
     name: str
     sha: str
     merged: bool | None          # None: unknown (a dry run did not fetch the objects)
+    squashed: bool = False       # merged by patch (a squash or rebase merge), not by ancestry
 
 
 @dataclass(frozen=True)
@@ -128,8 +150,9 @@ class LocalBranch:
 
     name: str
     sha: str
-    in_base: bool                # an ancestor of the fresh base: no commits of its own (or merged)
+    in_base: bool                # its changes are in the fresh base: no commits of its own, merged
     relation: str                # to origin's branch: same|behind|ahead|diverged|none|? (unknown)
+    squashed: bool = False       # in the base by patch only (squash or rebase merge)
 
 
 @dataclass(frozen=True)
@@ -166,6 +189,12 @@ class OriginFacts:
         """Every branch of the issue, on origin or on the worker (sorted)."""
         return sorted({b.name for b in self.branches} | {b.name for b in self.local})
 
+    def squashed(self, name: str) -> bool:
+        """`name` is merged by patch only: the base has its changes but not its commits, so it
+        cannot move forward to the base (a new run needs a new branch)."""
+        remote, local = self.origin(name), self.local_branch(name)
+        return bool((remote and remote.squashed) or (local and local.squashed))
+
     def unmerged(self) -> list[str]:
         """Branches of the issue that carry commits the base does not have."""
         names = {b.name for b in self.branches if b.merged is not True}
@@ -190,10 +219,12 @@ def parse_origin_facts(text: str) -> OriginFacts:
             base = line[5:].strip()
         elif line.startswith("claim "):
             _, merged, sha, name = line.split(" ", 3)
-            branches.append(RemoteBranch(name, sha, {"1": True, "0": False}.get(merged)))
+            branches.append(RemoteBranch(name, sha, {"1": True, "2": True, "0": False}.get(merged),
+                                         squashed=merged == "2"))
         elif line.startswith("local "):
             _, in_base, relation, sha, name = line.split(" ", 4)
-            local.append(LocalBranch(name, sha, in_base == "1", relation))
+            local.append(LocalBranch(name, sha, in_base in ("1", "2"), relation,
+                                     squashed=in_base == "2"))
         elif line.startswith("held "):
             _, state, name, path = line.split(" ", 3)
             held.append(HeldBy(name, path, state))
@@ -234,12 +265,18 @@ def _origin_error(machine: str, repo_path: str, base: str, result: RunResult) ->
 # `create_worktree REPO WORKTREE BRANCH SHA [FREE]` (absolute paths); exit WORKTREE_FAILED on
 # error. An existing BRANCH is checked out after moving it forward to SHA, never backwards or
 # sideways (that would lose commits). FREE: a stale clean worktree that holds BRANCH, removed
-# first (`git worktree remove` without --force refuses if it became dirty meanwhile).
+# first (`git worktree remove` without --force refuses if it became dirty meanwhile). FREE equal
+# to WORKTREE: that worktree is reused as it is, if it still has BRANCH checked out (`coordssh
+# continue`: `claude --resume` finds its session from the same cwd).
 WORKTREE_FAILED = 22
 
 CREATE_WORKTREE_FN = r'''
 create_worktree() {
   cd "$1" || return 22
+  if [ -n "$5" ] && [ "$5" = "$2" ] && [ -e "$2" ]; then
+    [ "$(git -C "$2" symbolic-ref -q HEAD)" = "refs/heads/$3" ] && return 0
+    printf 'worktree %s no longer has branch %s checked out\n' "$2" "$3" >&2; return 22
+  fi
   if [ -e "$2" ]; then printf 'worktree path %s already exists\n' "$2" >&2; return 22; fi
   git worktree prune 2>/dev/null
   if [ -n "$5" ]; then git worktree remove "$5" </dev/null || return 22; fi

@@ -8,12 +8,16 @@ that failed for sure (a step of the script said so) turns the row `failed` with 
 
 On the machine, in one connection: the origin facts (fetch + claims), claude's path (cached),
 the dispatch. A dry run reads origin with `git ls-remote` and writes nothing anywhere.
+
+Follow-up runs of a work item (`fix`, `retry`, `continue`: services/followup.py) go through the
+same plan and start: `plan_run` with a `RunShape` (role, mode, a worktree path to reuse, a
+session to `--resume`), `checkout_branch` for the item's existing branch, `start_run`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,19 +90,30 @@ async def assign(ctx: Context, request: AssignRequest) -> AssignResult:
 
 async def _on_machine(ctx: Context, request: AssignRequest, machine: Machine, repo: Repo,
                       repo_path: str, brief: Brief, transport: Transport) -> AssignResult:
-    notes = [await _check_capacity(ctx, machine, transport, dry_run=request.dry_run)]
+    notes = [await check_capacity(ctx, machine, transport, dry_run=request.dry_run)]
     facts = await origin_facts(transport, repo_path, repo.default_branch, request.issue,
                                fetch=not request.dry_run)
     checkout = _checkout(ctx, machine, repo, brief, facts)
     claude = await launcher.claude_path(transport, machine.claude_command, ctx.board,
                                         remember=not request.dry_run)
-    plan = _plan(ctx, machine, repo, repo_path, brief, facts, checkout, claude)
+    shape = RunShape(extra={"briefing": request.briefing} if request.briefing else {})
+    plan = plan_run(ctx, machine, repo, repo_path, brief, facts, checkout, claude, shape)
     notes += [checkout.note] if checkout.continued else []
     if request.dry_run:
         return plan.result(dry_run=True, notes=tuple(notes))
-    _record_intent(ctx, machine, plan.assignment, force=request.force)
-    if request.on_intent is not None:
-        request.on_intent(plan.assignment)
+    return await start_run(ctx, transport, machine, plan, check_claims=not request.force,
+                           on_intent=request.on_intent)
+
+
+async def start_run(ctx: Context, transport: Transport, machine: Machine, plan: Plan, *,
+                    check_claims: bool = True, before: Callable[[Any], None] | None = None,
+                    on_intent: Callable[[Assignment], None] | None = None) -> AssignResult:
+    """The intent row (refused by the work item's stage, claims, capacity: nothing written),
+    then the one dispatch exec, then `running`. `before(tx)` runs first inside the intent
+    transaction (a retry ends the lost run it replaces there)."""
+    _record_intent(ctx, machine, plan, check_claims=check_claims, before=before)
+    if on_intent is not None:
+        on_intent(plan.assignment)
     pid = await _dispatch(ctx, transport, machine, plan)
     return plan.result(assignment=_mark_running(ctx, plan.assignment, pid), pid=pid)
 
@@ -117,8 +132,8 @@ async def _live_holders(ctx: Context, repo: str, issue: int, *, reconcile: bool)
     return holders
 
 
-async def _check_capacity(ctx: Context, machine: Machine, transport: Transport,
-                          *, dry_run: bool) -> str:
+async def check_capacity(ctx: Context, machine: Machine, transport: Transport,
+                         *, dry_run: bool = False) -> str:
     """Live runs reconciled from the machine (observe), runs the board did not know included;
     a dry run only reports (nothing written, nothing ended)."""
     from coordssh.services.housekeeping import act_on_machine
@@ -137,14 +152,33 @@ def _checkout(ctx: Context, machine: Machine, repo: Repo, brief: Brief,
     """The issue's own branch (an earlier run's, continued) or a new one at the fresh base."""
     issue = brief.issue.number
     new_name = branch_name(issue, brief.issue.title)
+    item = ctx.board.get_work(f"{repo.name}#{issue}")
+    if item is not None and item.stage == "merged" and item.branch:
+        facts = claims.merged_by_pr(facts, item.branch)     # the PR says so, whatever git shows
     owned = claims.issue_branch(ctx.board.list(include_archived=True), repo.name, issue, facts,
                                 new_name)
+    return checkout_branch(ctx, machine, owned or new_name, facts)
+
+
+def checkout_branch(ctx: Context, machine: Machine, branch: str, facts: OriginFacts) -> Checkout:
+    """`branch` checked out for a new run on `machine` (continued when it exists)."""
     live = {row.worktree for row in ctx.board.list(live_only=True) if row.machine == machine.name}
-    return checkout_for(facts, owned or new_name, machine=machine.name, live_worktrees=live,
+    return checkout_for(facts, branch, machine=machine.name, live_worktrees=live,
                         worktree_root=expand_with(machine.worktree_root, facts.home))
 
 
 # --- the plan -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunShape:
+    """What a run is beyond its brief; the defaults are a new implement run (`assign`)."""
+
+    role: str = ROLE
+    mode: str = "new"             # new | retry | continue (domain/stages.MODES)
+    worktree: str = ""            # a path to use (continue: the earlier run's, --resume's cwd)
+    resume: str = ""              # the session to continue (`claude --resume`), kept as its id
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Plan:
     assignment: Assignment
@@ -152,12 +186,18 @@ class Plan:
     brief: Brief
     env: dict[str, str]
     limits: envelope.Limits
+    shape: RunShape = RunShape()
 
     def claude_command(self, claude: str):
+        if self.shape.resume:
+            return self.brief.claude_command(claude, None, ("--resume", self.shape.resume))
         return self.brief.claude_command(claude, self.assignment.session_id)
 
     def run_sh(self, claude: str) -> str:
-        return envelope.render_run_sh(self.assignment, self.limits,
+        row = self.assignment
+        if not self.brief.playbook.push:     # the wrapper skips its post-run steps (no push)
+            row = row.evolve(branch="")
+        return envelope.render_run_sh(row, self.limits,
                                       envelope.env_command(self.env, self.claude_command(claude)))
 
     def tar(self, claude: str, now: float) -> bytes:
@@ -171,29 +211,33 @@ class Plan:
                             model_source=self.brief.model_source, **more)
 
 
-def _plan(ctx: Context, machine: Machine, repo: Repo, repo_path: str, brief: Brief,
-          facts: OriginFacts, checkout: Checkout, claude: str) -> Plan:
+def plan_run(ctx: Context, machine: Machine, repo: Repo, repo_path: str, brief: Brief,
+             facts: OriginFacts, checkout: Checkout, claude: str,
+             shape: RunShape = RunShape()) -> Plan:
     assignment_id = _fresh_id(ctx)
     home = facts.home
     extra: dict[str, Any] = {"issue_url": brief.issue.url} if brief.issue.url else {}
     if checkout.continued:
         extra["continued"] = checkout.note
+    if shape.mode != "new":
+        extra["mode"] = shape.mode
     a = Assignment(
         id=assignment_id, machine=machine.name, repo=repo.name, issue=brief.issue.number,
         branch=checkout.branch, title=brief.issue.title,
         base_branch=repo.default_branch, base_sha=checkout.start_sha,
-        worktree=expand_with(worktree_path(machine.worktree_root, repo.name, assignment_id), home),
+        worktree=shape.worktree or expand_with(
+            worktree_path(machine.worktree_root, repo.name, assignment_id), home),
         run_dir=expand_with(join(machine.run_root, assignment_id), home),
-        model=brief.model, role=ROLE, launcher=machine.launcher, status=m.STARTING,
-        session_id=str(uuid.uuid4()), created_at=ctx.clock(), updated_at=ctx.clock(),
-        extra={**extra, **brief.model_extra()})
+        model=brief.model, role=shape.role, launcher=machine.launcher, status=m.STARTING,
+        session_id=shape.resume or str(uuid.uuid4()), created_at=ctx.clock(),
+        updated_at=ctx.clock(), extra={**extra, **shape.extra, **brief.model_extra()})
     target = launcher.DispatchTarget(
         repo_path=expand_with(repo_path, home), worktree=a.worktree, branch=a.branch,
         base_sha=a.base_sha, run_dir=a.run_dir, claude_path=claude, launcher=a.launcher,
         session=session_name(a.id), free_worktree=checkout.free)
     runs = ctx.config.runs
     return Plan(a, target, brief, dict(machine.env),
-                envelope.Limits.of(runs.result_grace_s, runs.max_runtime_s))
+                envelope.Limits.of(runs.result_grace_s, runs.max_runtime_s), shape)
 
 
 def _fresh_id(ctx: Context) -> str:
@@ -204,16 +248,20 @@ def _fresh_id(ctx: Context) -> str:
 
 
 # --- intent, dispatch, outcome ------------------------------------------------------------------
-def _record_intent(ctx: Context, machine: Machine, assignment: Assignment, *, force: bool) -> None:
+def _record_intent(ctx: Context, machine: Machine, plan: Plan, *, check_claims: bool,
+                   before: Callable[[Any], None] | None = None) -> None:
     """Put the `starting` row, re-checking claim and capacity under the lock: two assigns racing
     each other both passed the checks above, only one of them may take the last slot."""
+    assignment = plan.assignment
     with ctx.board.transaction() as tx:
+        if before is not None:
+            before(tx)
         live = tx.list(live_only=True)
-        if not force:
+        if check_claims:
             holders = claims.board_holders(live, assignment.repo, assignment.issue)
             claims.ensure_unclaimed(assignment.repo, assignment.issue, holders, (), force=False)
         claims.ensure_capacity(machine, [row.id for row in live if row.machine == machine.name])
-        pipeline.record_start(tx, assignment, ctx.clock(),
+        pipeline.record_start(tx, assignment, ctx.clock(), mode=plan.shape.mode,
                               rung=pipeline.rung_of(ctx.config, assignment.model))
 
 

@@ -39,10 +39,11 @@ class Brief:
     playbook: Playbook
     rules: RepoRules = RepoRules()
 
-    def claude_command(self, claude_path: str, session_id: str) -> Command:
+    def claude_command(self, claude_path: str, session_id: str | None,
+                       extra_args: tuple[str, ...] = ()) -> Command:
         return build_for_playbook(claude_path, self.playbook, model=self.claude_model,
                                   session_id=session_id, allow=self.rules.allow,
-                                  deny=self.rules.deny)
+                                  deny=self.rules.deny, extra_args=extra_args)
 
     def model_extra(self) -> dict[str, str]:
         """For the row's `extra`: what was asked for, where from, and what claude is given."""

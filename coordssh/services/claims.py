@@ -2,7 +2,11 @@
 
 An issue is claimed by LIVE work on the board for the same repo and issue. Runs of it that
 ended are not claims: their branch (on origin, or only on the worker) is the issue's branch,
-and the next run continues on it (`issue_branch`; remote/checkout.py checks it out). A machine
+and the next run continues on it (`issue_branch`; remote/checkout.py checks it out). A branch
+whose every change is in the base is no claim either: merged by ancestry, or by patch (`git
+cherry`: a squash or rebase merge leaves the branch's commits out of the base), or known merged
+from its work item's PR. One merged by patch cannot move forward to the base (its push would
+not be a fast-forward), so the next run takes a new branch name (`issue-N-slug-2`). A machine
 is full when its live runs (reconciled from the machine, runs the board did not know included)
 reach `max_workers`. Every refusal names its holder and the way out.
 """
@@ -10,6 +14,7 @@ reach `max_workers`. Every refusal names its holder and the way out.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from coordssh.config.schema import Machine, Repo
 from coordssh.domain.models import Assignment
@@ -49,10 +54,11 @@ def issue_branch(rows: Iterable[Assignment], repo: str, issue: int, facts: Origi
     """
     existing = set(facts.existing())
     for row in sorted(rows, key=lambda r: r.created_at or 0.0):
-        if row.repo == repo and row.issue == issue and row.branch in existing:
+        if row.repo == repo and row.issue == issue and row.branch in existing and \
+                not facts.squashed(row.branch):
             return row.branch
     if new_name in existing:
-        return new_name
+        return new_name if not facts.squashed(new_name) else _next_name(new_name, facts)
     unmerged = facts.unmerged()
     if len(unmerged) > 1:
         raise Refused(
@@ -61,6 +67,24 @@ def issue_branch(rows: Iterable[Assignment], repo: str, issue: int, facts: Origi
             hint="merge the work into one of them and delete the others, or assign with the "
                  "--title whose branch name (issue-N-<slug of the title>) is the one to continue")
     return unmerged[0] if unmerged else None
+
+
+def _next_name(name: str, facts: OriginFacts) -> str:
+    """`name-2`, `name-3`, ...: the first that is not merged by patch (or does not exist)."""
+    n = 2
+    while f"{name}-{n}" in facts.existing() and facts.squashed(f"{name}-{n}"):
+        n += 1
+    return f"{name}-{n}"
+
+
+def merged_by_pr(facts: OriginFacts, branch: str) -> OriginFacts:
+    """The facts with `branch` known merged (its work item's PR was merged): like a squash
+    merge, its commits need not be in the base."""
+    remote = tuple(replace(b, merged=True, squashed=True) if b.name == branch else b
+                   for b in facts.branches)
+    local = tuple(replace(b, in_base=True, squashed=True) if b.name == branch else b
+                  for b in facts.local)
+    return replace(facts, branches=remote, local=local)
 
 
 def _merge_note(branch: RemoteBranch) -> str:

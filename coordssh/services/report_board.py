@@ -17,11 +17,11 @@ WORK_ITEMS, EVENTS, MERGED, MERGE_EVENT = "work_items", "events", "merged", "pr_
 
 
 def work_item_tables(board) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """(work items or None when the board has no such table, events)."""
+    """(work items or None when the board has none (no table, or an empty one), events)."""
     data = read_json(board.path) or {}
     items = data.get(WORK_ITEMS)
     events = data.get(EVENTS)
-    return (items if isinstance(items, dict) else None,
+    return (items if isinstance(items, dict) and items else None,
             events if isinstance(events, dict) else {})
 
 
