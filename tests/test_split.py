@@ -89,3 +89,30 @@ async def test_a_plain_git_repo_goes_through_pr_and_merge(local_machine, context
     assert ctx.board.get_work(key).stage == s.MERGED
     assert item.branch not in world.heads()
     assert git("merge-base", "--is-ancestor", item.head_sha, "main", cwd=world.origin) == ""
+
+
+def test_the_commands_through_the_cli(tmp_path, world, monkeypatch, capsys) -> None:
+    import json
+
+    from coordssh.cli.main import main
+
+    fake = github_rig(tmp_path, world)
+    fake.add_issue(50, "Build the parser", BODY)
+    config = tmp_path / "coordinator.yml"
+    config.write_text("repos:\n  - name: demo\n    github: o/r\nmachines: []\n")
+    for name, value in fake.env.items():
+        if name.startswith("FAKE_GH"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("COORDSSH_GH", fake.gh)
+    assert main(["--config", str(config), "split", "demo#50"]) == 0
+    out = capsys.readouterr().out
+    assert "2 sub-issues from its task list" in out and "coordssh split demo#50 --apply" in out
+    assert main(["--config", str(config), "split", "demo#50", "--apply", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["appended"] and [s["created"] for s in data["sub_issues"]] == [True, True]
+    assert main(["--config", str(config), "merge", "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"dry_run": True, "prs": []}
+    assert main(["--config", str(config), "merge", "--method", "octopus"]) == 2
+    assert "unknown merge method 'octopus'" in capsys.readouterr().err
+    assert main(["--config", str(config), "pr", "demo#9"]) == 2          # no such work item
+    assert "no work item demo#9" in capsys.readouterr().err

@@ -59,7 +59,8 @@ def review(which: str = _ID,
 
     async def go():
         started = await dispatch_review(ctx, which, machine=machine, model=model)
-        print_review(started, json_output=json_output and not wait)
+        if not (wait and json_output):     # --wait --json prints the outcome alone
+            print_review(started, json_output=json_output)
         return await wait_review(ctx, started.assignment.id, timeout=timeout) if wait else None
 
     outcome = asyncio.run(go())
