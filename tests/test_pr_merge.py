@@ -111,6 +111,16 @@ async def test_gates_hold_each_pr_back_by_name(local_machine, contexts, world, t
     assert (line.outcome, line.reason) == ("would_merge", f"every gate holds at {head[:7]}")
     heads = world.heads()
     assert ctx.board.get_work(key).stage == s.PR_OPEN and world.heads() == heads   # dry run
+    from coordssh.domain.work import Event
+    from coordssh.services import pipeline
+    with ctx.board.transaction() as tx:                 # a stage that may not merge now
+        pipeline.apply(tx, key, Event("parked", {"until": None, "reason": "hold it"}), 0)
+    [line] = (await run_queue(ctx)).lines
+    assert (line.outcome, line.gate) == ("held", "stage")
+    assert line.reason.startswith(f"{key} is parked: merge started is not possible now")
+    assert ctx.board.get_work(key).stage == s.PARKED and world.heads() == heads
+    with ctx.board.transaction() as tx:
+        pipeline.apply(tx, key, Event("unparked", {"reason": "go"}), 0)
     from coordssh.services.verdicts import record_test_verdict
     await record_test_verdict(ctx, key, passed=False, reason="flaky login test")
     assert await held() == ("test", f"failed at {head[:7]}")

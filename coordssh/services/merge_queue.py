@@ -20,7 +20,8 @@ from typing import Any
 from coordssh.domain import stages as s
 from coordssh.domain.gates import GatePolicy, QueueEntry, first_hold, priority_of, queue_order
 from coordssh.domain.work import Event, WorkItem
-from coordssh.errors import ForgeError, MergeRefused, RemoteError, UsageError
+from coordssh.errors import (ForgeError, MergeRefused, RemoteError, TransitionRefused,
+                             UsageError)
 from coordssh.forge.types import PullRequest
 from coordssh.remote.git_log import conflict_files
 from coordssh.services import pipeline
@@ -164,9 +165,12 @@ async def _worker_conflicts(ctx: Context, item: WorkItem) -> tuple[str, ...]:
 
 async def _merge(ctx: Context, item: WorkItem, pr: PullRequest, line: QueueLine,
                  method: str) -> QueueLine:
-    with ctx.board.transaction() as tx:
-        pipeline.apply(tx, item.key, Event("merge_started", {"sha": pr.head_sha,
-                                                             "method": method}), ctx.clock())
+    try:
+        with ctx.board.transaction() as tx:
+            pipeline.apply(tx, item.key, Event("merge_started", {"sha": pr.head_sha,
+                                                                 "method": method}), ctx.clock())
+    except TransitionRefused as err:      # parked, interrupted, changes requested: not now
+        return replace(line, gate="stage", reason=err.message)
     forge = ctx.forge(ctx.config.repo(item.repo))
     try:
         merged = await forge.pr_merge(pr.number, method, head_sha=pr.head_sha,

@@ -12,16 +12,18 @@ row remembers how it was posted (`extra["review_posted"]`) so later calls ask th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from coordssh.domain.work import Verdict, WorkItem
-from coordssh.errors import SelfReviewRefused
+from coordssh.errors import ForgeError, SelfReviewRefused
 from coordssh.forge.marker import marker, post_once, with_marker
 from coordssh.services.context import Context
 
 POSTED = "review_posted"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,19 @@ async def _post(forge: Any, number: int, result: str, body: str, mark: str) -> t
 
 
 async def settle_reviews(ctx: Context, items: Iterable[WorkItem]) -> list[Settled]:
-    """`settle_review` for every item with a review verdict not posted yet (by the board)."""
+    """`settle_review` for every item with a review verdict not posted yet (by the board). A
+    forge that fails now is asked again next time: the verdict is on the board already."""
     done = []
     for item in items:
-        if pending_verdict(ctx, item) is not None:
+        if pending_verdict(ctx, item) is None:
+            continue
+        try:
             settled = await settle_review(ctx, item)
-            if settled is not None:
-                done.append(settled)
+        except ForgeError as err:
+            log.warning("review of %s not posted yet: %s", item.key, err.message)
+            continue
+        if settled is not None:
+            done.append(settled)
     return done
 
 
