@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "demo_cmd",     # demo
     "setup_cmd",    # setup
     "report_cmd",   # report
+    "plan_cmd",     # plan, approve
 )
 
 

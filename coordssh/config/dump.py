@@ -40,6 +40,8 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         "hooks": _plain(config.hooks),
         "reviews": _plain(asdict(config.reviews)),
         "smoke_tests": _plain(asdict(config.smoke_tests)),
+        "intake": _plain(asdict(config.intake)),
+        "pipeline": _plain(asdict(config.pipeline)),
     }
 
 

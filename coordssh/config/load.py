@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from coordssh.config.discover import find_config_path
+from coordssh.config.intake import build_intake, build_pipeline
 from coordssh.config.machines import MachineDefaults, build_machines, build_repos
 from coordssh.config.schema import DEFAULT_CLAUDE_COMMAND, Config
 from coordssh.config.sections import (
@@ -32,7 +33,8 @@ from coordssh.config.yaml_lines import EMPTY_HINT, Parsed, parse_yaml, parse_yam
 from coordssh.errors import ConfigError
 
 TOP_LEVEL_KEYS = ("repos", "machines", "concurrency", "models", "runs", "hooks", "reviews",
-                  "smoke_tests", "claude_command", "state_dir", "playbooks_dir")
+                  "smoke_tests", "claude_command", "state_dir", "playbooks_dir", "intake",
+                  "pipeline")
 STATE_DIR_NAME = ".coordssh"
 
 
@@ -112,6 +114,8 @@ def _build(c: Checker, data: dict[str, Any], path: Path) -> Config:
         hooks=build_hooks(c, data.get("hooks")),
         reviews=build_reviews(c, data.get("reviews"), known_repos),
         smoke_tests=build_smoke_tests(c, data.get("smoke_tests")),
+        intake=build_intake(c, data.get("intake")),
+        pipeline=build_pipeline(c, data.get("pipeline")),
         claude_command=claude_command,
         playbooks_dir=c.local_path(data, (), "playbooks_dir"),
     )

@@ -116,6 +116,23 @@ class SmokeTests:
 
 
 @dataclass(frozen=True)
+class Intake:
+    """Which open issues `coordssh plan` considers, and in which order."""
+
+    take_labels: tuple[str, ...] = ()                  # empty: every open issue
+    skip_labels: tuple[str, ...] = ("blocked", "wip", "needs-human")
+    priority_labels: tuple[str, ...] = ()              # first = most urgent
+    label_capabilities: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    day_budget_usd: float | None = None                # no proposals once today's spend reaches it
+    limit: int = 500                                   # open issues read per repo (one gh call)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    auto_plan: bool = False          # notify plans and approves by itself (within the budgets)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path                          # the resolved coordinator.yml
     state_dir: Path                     # .coordssh/ beside it unless state_dir says otherwise
@@ -127,6 +144,8 @@ class Config:
     hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     reviews: Reviews = Reviews()
     smoke_tests: SmokeTests = SmokeTests()
+    intake: Intake = Intake()
+    pipeline: Pipeline = Pipeline()
     claude_command: str = DEFAULT_CLAUDE_COMMAND
     playbooks_dir: Path | None = None   # None: the playbooks shipped with coordssh
 
