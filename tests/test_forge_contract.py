@@ -162,6 +162,18 @@ async def test_reviews_set_the_decision(rig):
     assert (await forge.pr_view(pr.number)).review_decision == "APPROVED"
 
 
+async def test_a_review_is_found_by_its_marker(rig):
+    rig.branch("issue-1-greet", {"hello.txt": "hi\n"})
+    forge = rig.forge()
+    pr = await forge.pr_create("issue-1-greet", "main", "Greet", "body")
+    mark = marker("review", "demo#1", "r1", "abc1234")
+    assert await forge.find_review(pr.number, mark) is None
+    await forge.pr_review(pr.number, "approve", f"looks right\n\n{mark}\n")
+    found = await forge.find_review(pr.number, mark)
+    assert found is not None and "looks right" in found.body
+    assert await forge.find_review(pr.number, marker("review", "demo#1", "r2")) is None
+
+
 async def test_issues_create_append_never_replace_close_and_list(rig):
     forge = rig.forge()
     child = await forge.issue_create("Part one", "Do the first half.\n", labels=["sub-task"])

@@ -34,6 +34,8 @@ from coordssh.errors import ConfigError, NotFound
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "playbooks"
 VARIABLES = ("issue_number", "issue_title", "issue_body", "issue_url", "branch", "base_branch",
              "repo_name", "repo_notes", "briefing", "head_sha", "failure", "guidance")
+# the reviewer's (services/review.py): what to review and how to answer
+VARIABLES += ("diff_range", "checklist", "claude_md", "verdict_instructions", "reviewer_note")
 KEYS = ("role", "description", "model", "permission_mode", "allowed_tools", "max_turns",
         "max_budget_usd", "push", "prompt")
 BRIEFING_HEADING = "## Operator briefing"

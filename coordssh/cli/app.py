@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "work_cmd",     # work
     "test_cmd",     # test
     "followup_cmds",  # fix, retry, continue
+    "pr_cmds",      # pr, review, merge, split
     "demo_cmd",     # demo
     "setup_cmd",    # setup
     "report_cmd",   # report

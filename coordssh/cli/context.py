@@ -7,13 +7,15 @@ adapters themselves, so tests can build a Context from their own parts.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from coordssh.services.context import Context
 
 if TYPE_CHECKING:
-    from coordssh.config.schema import Config
+    from coordssh.config.schema import Config, Repo
+    from coordssh.forge.base import Forge
     from coordssh.forge.issue import Issue
 
 
@@ -33,11 +35,16 @@ def context_for(config: Config, *, gh: str = "gh", issues: Iterable[Issue] = ())
     from coordssh.transport.connect import Connector
 
     issues = tuple(issues)
+    made: dict[str, Forge] = {}
 
-    def forge(repo):
+    def forge(repo: Repo) -> Forge:
         from coordssh.forge import forge_for  # only commands that read issues need it
 
-        return forge_for(repo, gh=gh, issues=issues)
+        if repo.name not in made:  # one per repo per command: its pacing and back-off hold
+            path, origin = git_origin(config, repo)
+            made[repo.name] = forge_for(repo, gh=gh, issues=issues, state_dir=config.state_dir,
+                                        path=path, origin=origin)
+        return made[repo.name]
 
     return Context(
         config=config,
@@ -45,3 +52,16 @@ def context_for(config: Config, *, gh: str = "gh", issues: Iterable[Issue] = ())
         connector=Connector(max_connections=config.concurrency.max_connections),
         forge_factory=forge,
     )
+
+
+def git_origin(config: Config, repo: Repo) -> tuple[Path | None, str | None]:
+    """Where a plain-git repo's pull requests live: (the operator's clone, whose `origin` remote
+    it is; or the repo's `url`). The clone is the repo's path on a local machine. GitHub repos
+    need neither."""
+    if repo.github:
+        return None, None
+    for machine in config.machines.values():
+        path = machine.repo_paths.get(repo.name)
+        if machine.connection == "local" and path:
+            return Path(path).expanduser(), repo.url
+    return None, repo.url

@@ -73,6 +73,10 @@ class Forge(Protocol):
         """SelfReviewRefused when the forge will not take a review from the PR's author."""
         ...
 
+    async def find_review(self, number: int, marker: str) -> Comment | None:
+        """The first review of PR `number` whose body contains `marker`, or None."""
+        ...
+
     async def pr_merge(self, number: int, method: MergeMethod = "merge",
                        head_sha: str | None = None, delete_branch: bool = True) -> PullRequest:
         """Merge (only if the head is still `head_sha`), delete the branch, return the PR as

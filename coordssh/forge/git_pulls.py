@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from coordssh.errors import ForgeError, ForgeNotFound, PullRequestRefused
-from coordssh.forge.types import CheckSummary, PullRequest
+from coordssh.forge.types import CheckSummary, Comment, PullRequest
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -168,6 +168,11 @@ class GitPulls:
         with self.store.edit() as data:
             data["reviews"].setdefault(str(int(number)), []).append(
                 {"event": event, "body": body, "sha": pr.head_sha, "created_at": now()})
+
+    async def find_review(self, number: int, marker: str) -> Comment | None:
+        reviews = self.store.read()["reviews"].get(str(int(number)), [])
+        return next((Comment(id=f"review-{i}", body=r["body"], created_at=r["created_at"])
+                     for i, r in enumerate(reviews, 1) if marker in r.get("body", "")), None)
 
     async def delete_branch(self, branch: str) -> bool:
         origin = await self._origin_url()

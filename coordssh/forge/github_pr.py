@@ -125,6 +125,16 @@ class GitHubPulls:
                           "--repo", self.slug, REVIEW_FLAGS[event], "--body-file", "-",
                           input=body.encode(), mutation=True)
 
+    async def find_review(self, number: int, marker: str) -> Comment | None:
+        data = await self._gh_json(f"read the reviews of pull request #{number}", "pr", "view",
+                                   str(int(number)), "--repo", self.slug, "--json", "reviews")
+        for row in (data or {}).get("reviews") or []:
+            if marker in str(row.get("body") or ""):
+                return Comment(id=str(row.get("id") or ""), body=str(row.get("body")),
+                               author=str((row.get("author") or {}).get("login") or ""),
+                               created_at=str(row.get("submittedAt") or ""))
+        return None
+
     async def pr_merge(self, number: int, method: str = "merge", head_sha: str | None = None,
                        delete_branch: bool = True) -> PullRequest:
         if method not in MERGE_FLAGS:

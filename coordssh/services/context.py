@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from coordssh.board.store import Board
     from coordssh.config.schema import Config, Repo
+    from coordssh.forge.base import Forge
     from coordssh.transport.connect import Connector
 
 
@@ -22,9 +23,9 @@ class Context:
     config: Config
     board: Board
     connector: Connector
-    forge_factory: Callable[[Repo], Any]      # repo -> forge (GitHub via gh, or plain git)
+    forge_factory: Callable[[Repo], Forge]    # repo -> forge (GitHub via gh, or plain git)
     clock: Callable[[], float] = time.time
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def forge(self, repo: Repo) -> Any:
+    def forge(self, repo: Repo) -> Forge:
         return self.forge_factory(repo)

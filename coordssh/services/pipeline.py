@@ -126,8 +126,40 @@ def end_event(row: Assignment) -> Event:
         result = "passed" if row.exit_code == 0 else "failed"
         return Event("test_verdict", {**data, "result": result, "sha": row.base_sha,
                                       "detail": row.extra.get("stderr_tail", "")}, row.id)
+    if row.role == "review" and row.status in (m.DONE, m.ADVISORY, m.FAILED):
+        verdict = review_verdict_of(row)
+        if verdict is not None:
+            return Event("review_verdict", {**data, **verdict}, row.id)
     data.update(sha=row.pushed_sha, resets_at=row.resets_at)
     return Event("run_ended", data, row.id)
+
+
+def review_verdict_of(row: Assignment) -> dict[str, Any] | None:
+    """A finished review run's verdict for the SHA it reviewed (`base_sha`), from the last json
+    block of its final message; anything but a clean approval is `request_changes` (with the
+    reason). None when the run left no final message: it did not do its job (`run_ended`)."""
+    from coordssh.agent.verdict import parse_verdict
+    from coordssh.services.pr import final_text
+
+    text = final_text(row)
+    if not text.strip():
+        return None
+    verdict = parse_verdict(text)
+    return {"result": "approve" if verdict.approved else "request_changes",
+            "sha": row.base_sha, "detail": verdict_text(verdict)}
+
+
+def verdict_text(verdict: Any) -> str:
+    """The review as the fix run and the PR read it: verdict, summary, findings, reason."""
+    head = {"approve": "Approved", "request_changes": "Changes requested"}.get(
+        verdict.verdict, "Not approved (no valid verdict)")
+    lines = [head + (f": {verdict.summary}" if verdict.summary else "")]
+    for f in verdict.findings:
+        where = f"{f.file}:{f.line}" if f.line is not None else f.file
+        lines.append(f"- [{f.severity}] {where}: {f.text}")
+    if verdict.reason and verdict.verdict != "request_changes":
+        lines.append(verdict.reason)     # why it is not an approval
+    return "\n".join(lines)
 
 
 def end_run(board: Board, run_id: str, now: float, *, status: str, reason: str,
