@@ -190,13 +190,41 @@ async def _latency(view, runs: list[dict], args) -> tuple[dict | None, list[floa
              "max": ordered[-1], "n": len(samples)}, samples, problems)
 
 
+INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_NEEDED = 1024
+
+
 def run_measurement(cfg: Path, home: Path, runs: list[dict], args) -> dict:
+    """Each follow is a `tail -F` on the worker holding one inotify instance; Linux allows a
+    user 128 (fs.inotify.max_user_instances), past which tail polls once a second. A real
+    worker follows 7 runs; here 50 "workers" share one machine and one user, so the limit is
+    raised for the run (root) and put back after, else a third of the lines would wait for a
+    poll."""
     os.environ["HOME"] = str(home)           # asyncssh reads ~/.ssh/config: never the user's
     os.environ.pop("SSH_AUTH_SOCK", None)
     from coordssh.cli.context import build_context
 
-    ctx = build_context(str(cfg))
-    return asyncio.run(measure(ctx, runs, args))
+    before = _inotify_limit(None)
+    raised = before is not None and before < INOTIFY_NEEDED and _inotify_limit(INOTIFY_NEEDED)
+    try:
+        ctx = build_context(str(cfg))
+        result = asyncio.run(measure(ctx, runs, args))
+    finally:
+        if raised:
+            _inotify_limit(before)
+    result["inotify_max_user_instances"] = INOTIFY_NEEDED if raised else before
+    return result
+
+
+def _inotify_limit(value: int | None) -> int | None:
+    """Read (None) or set the limit; None/False when it cannot be done here."""
+    try:
+        if value is None:
+            return int(INOTIFY.read_text())
+        INOTIFY.write_text(f"{value}\n")
+        return value
+    except (OSError, ValueError):
+        return None
 
 
 # --- inside bench/run.py -------------------------------------------------------------------------------

@@ -44,9 +44,10 @@ class BoardView:
     parking: dict[str, dict[str, Any]] = field(default_factory=dict)
     holds: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str = ""                                  # the last read failed: what is shown is older
+    live: dict[str, tuple[Assignment, ...]] = field(default_factory=dict)   # by machine
 
     def live_rows(self, machine: str) -> list[Assignment]:
-        return [row for row in self.rows if row.machine == machine and row.live]
+        return list(self.live.get(machine, ()))
 
 
 class BoardCache:
@@ -77,7 +78,13 @@ class BoardCache:
     def _read(self) -> BoardView:
         board = self.board
         events = board.events()
-        return BoardView(rows=tuple(board.list()), work=tuple(board.list_work()),
+        rows = tuple(board.list())
+        live: dict[str, list[Assignment]] = {}
+        for row in rows:
+            if row.live:
+                live.setdefault(row.machine, []).append(row)
+        return BoardView(rows=rows, live={k: tuple(v) for k, v in live.items()},
+                         work=tuple(board.list_work()),
                          events=tuple(reversed(events[-EVENTS_KEPT:])),
                          parking=_dicts(board.kv_get(PARKING_KEY)),
                          holds={**holds_from_events(events), **_dicts(board.kv_get(MERGE_HOLDS_KEY))})

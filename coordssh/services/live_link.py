@@ -103,6 +103,7 @@ class Link:
                 continue
             self.transport, self.connects = transport, self.connects + 1
             self.error, self.down_since = "", None
+            self.hub.changed()
             self.kick()
             return
 
@@ -180,14 +181,18 @@ class Link:
                  if a.status in (m.RUNNING, m.STARTING) and a.run_dir and a.id in self.states]
         going.sort(key=lambda a: a.created_at or 0.0, reverse=True)
         wanted = {a.id: a for a in going[:FOLLOW_MAX]}
-        await self._stop_follows([rid for rid in self.follows if rid not in wanted])
+        unwanted = [rid for rid in self.follows if rid not in wanted]
+        await self._stop_follows(unwanted)
+        started = 0
         for run_id, row in wanted.items():
             if self.streaming(run_id) or self.transport is None:
                 continue
             if loop.time() - self.follow_ended.get(run_id, -REFOLLOW_AFTER_S) < REFOLLOW_AFTER_S:
                 continue
             self.follows[run_id] = self.hub.spawn(self._follow(row, self.states[run_id]))
-        self.hub.changed()
+            started += 1
+        if unwanted or started:   # otherwise nothing here is new: no snapshot for it
+            self.hub.changed()
 
     async def _follow(self, row: Assignment, state: StreamState) -> None:
         transport = self.transport
