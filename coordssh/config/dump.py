@@ -11,6 +11,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from coordssh.config.pipeline_section import pipeline_to_dict
 from coordssh.config.schema import Config, Machine
 
 MASK = "***"
@@ -40,6 +41,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         "hooks": _plain(config.hooks),
         "reviews": _plain(asdict(config.reviews)),
         "smoke_tests": _plain(asdict(config.smoke_tests)),
+        "pipeline": pipeline_to_dict(config.pipeline),
     }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from coordssh.config.discover import find_config_path
 from coordssh.config.machines import MachineDefaults, build_machines, build_repos
+from coordssh.config.pipeline_section import build_pipeline
 from coordssh.config.schema import DEFAULT_CLAUDE_COMMAND, Config
 from coordssh.config.sections import (
     build_concurrency,
@@ -32,7 +33,7 @@ from coordssh.config.yaml_lines import EMPTY_HINT, Parsed, parse_yaml, parse_yam
 from coordssh.errors import ConfigError
 
 TOP_LEVEL_KEYS = ("repos", "machines", "concurrency", "models", "runs", "hooks", "reviews",
-                  "smoke_tests", "claude_command", "state_dir", "playbooks_dir")
+                  "smoke_tests", "pipeline", "claude_command", "state_dir", "playbooks_dir")
 STATE_DIR_NAME = ".coordssh"
 
 
@@ -112,6 +113,7 @@ def _build(c: Checker, data: dict[str, Any], path: Path) -> Config:
         hooks=build_hooks(c, data.get("hooks")),
         reviews=build_reviews(c, data.get("reviews"), known_repos),
         smoke_tests=build_smoke_tests(c, data.get("smoke_tests")),
+        pipeline=build_pipeline(c, data.get("pipeline")),
         claude_command=claude_command,
         playbooks_dir=c.local_path(data, (), "playbooks_dir"),
     )

@@ -66,6 +66,12 @@ class Machine:
     repos: tuple[str, ...] = ()
     repo_paths: dict[str, str] = field(default_factory=dict)
     connect_timeout: float = 5.0
+    account: str | None = None          # the Claude account it runs under (parked together)
+
+    @property
+    def account_name(self) -> str:
+        """Machines sharing an account park together; no `account`: the machine is its own."""
+        return self.account or f"machine:{self.name}"
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -115,6 +121,37 @@ class SmokeTests:
 
 
 @dataclass(frozen=True)
+class Budgets:
+    """Spend caps in USD (None: no cap), counted from what each run's result reports."""
+
+    run_usd: float | None = None        # --max-budget-usd when the playbook sets none
+    item_soft_usd: float | None = None  # past it: the work item goes one rung down the ladder
+    item_hard_usd: float | None = None  # past it: the work item is parked with the reason
+    day_usd: float | None = None        # the fleet's spend per UTC day: past it, nothing new
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What `coordssh notify` may do unattended (mapped onto domain.policy.Policy)."""
+
+    auto_test: bool = False
+    auto_pr: bool = False
+    auto_review: bool = False
+    auto_fix: bool = False
+    auto_merge: bool = False
+    auto_reassign: bool = False
+    auto_resume: bool = True
+    max_fix_rounds: int = 3
+    max_review_rounds: int = 2
+    stale_after: float = 600.0          # seconds unreachable before a machine is reported stale
+    max_dispatches_per_pass: int = 4
+    max_forge_calls_per_pass: int = 30
+    run_dir_max_age: float = 14 * 24 * 3600.0
+    budgets: Budgets = Budgets()
+    given: frozenset[str] = frozenset()  # the keys written (the others leave the seed's sections)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path                          # the resolved coordinator.yml
     state_dir: Path                     # .coordssh/ beside it unless state_dir says otherwise
@@ -126,6 +163,7 @@ class Config:
     hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     reviews: Reviews = Reviews()
     smoke_tests: SmokeTests = SmokeTests()
+    pipeline: Pipeline = Pipeline()
     claude_command: str = DEFAULT_CLAUDE_COMMAND
     playbooks_dir: Path | None = None   # None: the playbooks shipped with coordssh
 
