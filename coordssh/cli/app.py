@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "push_cmd",     # push
     "work_cmd",     # work
     "test_cmd",     # test
+    "notify_cmd",   # notify, gc
+    "session_cmd",  # resume, done
     "demo_cmd",     # demo
 )
 
