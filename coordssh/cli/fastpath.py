@@ -87,14 +87,18 @@ def status(machine: list[str] | None = None, json_output: bool = False, live: bo
         for name in names:
             ctx.config.machine(name)  # NotFound (exit 2) before any connection
     observe_once = lambda: asyncio.run(observe(ctx, names))  # noqa: E731
+    from coordssh.services.machine_notes import machine_notes
+
     if json_output and not live:
         from coordssh.cli.render.status_json import print_json  # no rich
 
-        print_json(observe_once())
+        seen = observe_once()
+        print_json(seen, machine_notes(ctx))
         return
     from coordssh.cli.render import status as render
 
     if live:
-        render.live_status(observe_once, str(ctx.config.path))
+        render.live_status(observe_once, str(ctx.config.path), notes_of=lambda: machine_notes(ctx))
     else:
-        render.print_status(observe_once(), str(ctx.config.path))
+        seen = observe_once()
+        render.print_status(seen, str(ctx.config.path), machine_notes(ctx))

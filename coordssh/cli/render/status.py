@@ -34,13 +34,17 @@ STYLE = {m.DONE: "green", m.RUNNING: "cyan", m.STARTING: "cyan", m.UNKNOWN: "yel
 
 
 # --- tables -------------------------------------------------------------------------------------
-def machines_table(machines: tuple[MachineObservation, ...]) -> Table:
+def machines_table(machines: tuple[MachineObservation, ...],
+                   notes: dict | None = None) -> Table:
     table = Table(title="machines", title_justify="left", expand=False)
     for column in ("machine", "state", "running"):
         table.add_column(column, no_wrap=column != "state", overflow="fold")
     for mo in machines:
         state = Text("reachable", "green") if mo.reachable else Text(
             f"unreachable: {mo.error}", "yellow")
+        note = (notes or {}).get(mo.name, {}).get("note")
+        if note:   # parked until 14:00 UTC, stale since ... (services/machine_notes.py)
+            state.append(f"; {note}", "yellow")
         running = f"{mo.running}/{mo.max_workers}" if mo.reachable else f"?/{mo.max_workers}"
         table.add_row(Text(mo.name), state, running)
     return table
@@ -78,11 +82,12 @@ def shown_rows(rows: tuple[Assignment, ...]) -> tuple[tuple[Assignment, ...], in
     return shown, len(rows) - len(shown)
 
 
-def status_view(observation: Observation, config_path: str, now: float) -> Group:
+def status_view(observation: Observation, config_path: str, now: float,
+                notes: dict | None = None) -> Group:
     rows, hidden = shown_rows(observation.assignments)
     parts = [Text(f"config {config_path}", "dim")]
     if observation.machines:
-        parts.append(machines_table(observation.machines))
+        parts.append(machines_table(observation.machines, notes))
     else:
         parts.append(Text("no machines in the config (add one under `machines:`; "
                           "see coordinator.example.yml)"))
@@ -107,20 +112,22 @@ def console() -> Console:
     return Console(highlight=False, width=PIPE_WIDTH)
 
 
-def print_status(observation: Observation, config_path: str) -> None:
-    console().print(status_view(observation, config_path, time.time()))
+def print_status(observation: Observation, config_path: str, notes: dict | None = None) -> None:
+    console().print(status_view(observation, config_path, time.time(), notes))
 
 
 def live_status(observe_once: Callable[[], Observation], config_path: str,
-                interval: float = 2.0) -> None:
+                interval: float = 2.0, notes_of: Callable[[], dict] | None = None) -> None:
     """Redraw in place until Ctrl-C, re-observing every `interval` seconds."""
     from rich.live import Live
 
-    with Live(status_view(observe_once(), config_path, time.time()), console=console(),
+    notes_of = notes_of or dict
+    with Live(status_view(observe_once(), config_path, time.time(), notes_of()),
+              console=console(),
               refresh_per_second=2, transient=False) as live:
         try:
             while True:
                 time.sleep(interval)
-                live.update(status_view(observe_once(), config_path, time.time()))
+                live.update(status_view(observe_once(), config_path, time.time(), notes_of()))
         except KeyboardInterrupt:
             return
