@@ -92,3 +92,11 @@ async def test_gc_rescues_a_dirty_worktree_of_a_merged_item_then_removes_it(loca
     old = await collect(ctx)
     assert old.results["localbox"] == {f"{row.id} rundir": "removed"}
     assert not Path(row.run_dir).exists()
+
+
+def test_doctor_reports_the_disk_used_by_both_roots():
+    from coordssh.remote.doctor_probe import parse_probe
+
+    facts = parse_probe("disk\t100\nused\t2048\t512\nend\n")
+    assert facts.used_kb == (2048, 512) and facts.complete
+    assert parse_probe("used\t\t\nend\n").used_kb == (None, None)

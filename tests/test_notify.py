@@ -62,6 +62,9 @@ async def test_cron_passes_carry_a_finished_implement_run_to_a_passed_test(local
         "**coordssh**: implement run ", "**coordssh**: implement run ",
         "**coordssh**: test run ", "**coordssh**: tests passed at "]
     assert all("<!-- coordssh:" in b for b in bodies)
+    test_run = ctx.board.get(item.runs[-1])
+    wait_for(lambda: ctx.board.get(test_run.id).extra.get("gc"))     # gc: the test worktree
+    assert not Path(test_run.worktree).exists() and Path(first.worktree).exists()
     again = await notify_pass(ctx)                      # nothing new: nothing done twice
     assert again.did == [] and _comments(ctx) == bodies
     assert [c["state"] for c in again.comments] == []
