@@ -12,15 +12,8 @@ from coordssh.config.dump import config_to_dict
 from coordssh.config.load import config_from_dict, load_config
 from coordssh.errors import ConfigError
 from coordssh.services.pipeline import policy_from_config
+from tests.test_config import MINIMAL
 
-MINIMAL = """\
-repos:
-  - name: api
-machines:
-  - name: laptop
-    repo_paths:
-      api: ~/src/api
-"""
 
 
 def load(tmp_path: Path, extra: str):

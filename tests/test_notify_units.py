@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coordssh.config.schema import Repo
 from coordssh.domain.work import WorkItem
+from coordssh.forge import forge_for
 from coordssh.services.notifier import ALREADY, FAILED, POSTED, GhNotifier, marker
 from coordssh.services.notify_comments import comment_for
 from coordssh.services.notify_lock import PassLock
@@ -74,3 +74,38 @@ def test_the_lock_names_its_holder_and_frees_on_release(tmp_path):
     assert second.acquire(12.0) is None
     second.release()
     assert Path(tmp_path / "notify.lock").stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_comment_gh_always_refuses_is_given_up_after_the_attempts(tmp_path):
+    from coordssh.board.store import Board
+    from coordssh.domain.work import Event
+    from coordssh.services import notify_comments as nc
+    from coordssh.services.context import Context
+    from coordssh.services.pipeline import apply
+    from tests.support.notify_world import minimal_config
+
+    fake = FakeGitHub(tmp_path)                     # issue 5 does not exist on GitHub
+    board = Board.open(tmp_path / "state")
+    with board.transaction() as tx:
+        apply(tx, "demo#5", Event("run_started", {"role": "implement", "machine": "m"}, "r1"),
+              1.0)
+    ctx = Context(config=minimal_config(tmp_path, github="o/r"), board=board, connector=None,
+                  forge_factory=lambda repo: forge_for(repo, gh=fake.gh, env=fake.env))
+    states = []
+    for _ in range(nc.MAX_ATTEMPTS):
+        [result] = await nc.post_pending(ctx, nc.CommentBudget(10))
+        states.append(result["state"])
+    assert states == ["failed"] * (nc.MAX_ATTEMPTS - 1) + ["gave_up"]
+    assert await nc.post_pending(ctx, nc.CommentBudget(10)) == []   # the cursor moved on
+
+
+def test_status_says_parked_until_beside_the_machine():
+    from rich.console import Console
+
+    from coordssh.cli.render.status import machines_table
+    from coordssh.services.observe import MachineObservation
+
+    console = Console(width=120, record=True)
+    console.print(machines_table((MachineObservation("box", True, 2),),
+                                 {"box": {"note": "parked until 14:00 UTC"}}))
+    assert "reachable; parked until 14:00 UTC" in console.export_text()

@@ -4,7 +4,8 @@ Events are read from the board's history after a cursor (`notify.events_seq` in 
 An event that deserves a comment gets a dedupe key and a hidden marker; the key is recorded on
 the board (`comment:<key>`) ONLY after the notifier said `posted` or `already`. A failed post
 (or one left for the next pass by the per-pass cap on forge calls) holds the cursor there: the
-next pass tries it again, and skips those after it that were recorded meanwhile.
+next pass tries it again, and skips those after it that were recorded meanwhile. After
+MAX_ATTEMPTS failed passes a comment is given up (recorded `gave_up`, reported).
 
 Comments: the briefing when a run starts, completion, failure with the reason, stuck (with the
 exact `coordssh continue ID --guidance ...`), usage-limited (with the reset time), the test and
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
 
 CURSOR = "notify.events_seq"
 LEDGER = "comment:"
+FAILURES = "comment_failures:"
 CALLS_PER_POST = 2
+MAX_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,21 @@ async def _one(ctx: Context, comment: Comment, budget: CommentBudget,
     if result.state in (POSTED, ALREADY):
         ctx.board.kv_set(LEDGER + comment.dedupe_key,
                          {"state": result.state, "detail": result.detail, "at": ctx.clock()})
+    elif result.state == FAILED:
+        return _failed(ctx, comment, result.detail)
     return result.state, result.detail
+
+
+def _failed(ctx: Context, comment: Comment, detail: str) -> tuple[str, str]:
+    """Retried next pass; after MAX_ATTEMPTS passes in a row it is given up (recorded as such,
+    so one comment GitHub always refuses, e.g. on a deleted issue, cannot hold the rest)."""
+    tries = int(ctx.board.kv_get(FAILURES + comment.dedupe_key, 0) or 0) + 1
+    if tries < MAX_ATTEMPTS:
+        ctx.board.kv_set(FAILURES + comment.dedupe_key, tries)
+        return FAILED, detail
+    ctx.board.kv_set(LEDGER + comment.dedupe_key,
+                     {"state": "gave_up", "detail": detail, "at": ctx.clock()})
+    return "gave_up", f"failed {tries} times, given up: {detail}"
 
 
 # --- what each event says ---------------------------------------------------------------------

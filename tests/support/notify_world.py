@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.dispatch import FAKE_CLAUDE, REPO_ROOT, dispatch_context, finished, wait_for
+from tests.support.dispatch import FAKE_CLAUDE, REPO_ROOT
 
 
 def with_pipeline(ctx, *, test_command: str = "true", account: str | None = None,
@@ -28,8 +28,12 @@ def with_pipeline(ctx, *, test_command: str = "true", account: str | None = None
     return ctx
 
 
-def notify_context(state_dir: Path, machine, world, **pipeline):
-    return with_pipeline(dispatch_context(state_dir, machine, world), **pipeline)
+def minimal_config(root: Path, *, github: str | None = None):
+    """A Config with repo `demo` and no machines (for pieces that never connect)."""
+    from coordssh.config.schema import Config, Repo
+
+    return Config(path=root / "coordinator.yml", state_dir=root / "state",
+                  repos={"demo": Repo(name="demo", github=github)}, machines={})
 
 
 def write_config(path: Path, machine, world, *, state_dir: Path, pipeline: dict,
@@ -62,9 +66,4 @@ def start_cli(config: Path, *args: str, env: dict | None = None) -> subprocess.P
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})})
 
 
-def all_finished(board) -> bool:
-    return all(finished(row.run_dir) for row in board.list() if row.run_dir)
-
-
-__all__ = ["all_finished", "notify_context", "run_cli", "start_cli", "wait_for",
-           "with_pipeline", "write_config"]
+__all__ = ["minimal_config", "run_cli", "start_cli", "with_pipeline", "write_config"]
