@@ -180,10 +180,11 @@ def test_example_file_comments_every_key():
     from coordssh.config import intake, sections
     from coordssh.config.load import TOP_LEVEL_KEYS
     from coordssh.config.machines import MACHINE_KEYS, REPO_KEYS
+    from coordssh.config.pipeline_section import BUDGET_KEYS, PIPELINE_KEYS
 
     keys = set(MACHINE_KEYS + REPO_KEYS + TOP_LEVEL_KEYS + sections.CONCURRENCY_KEYS + sections.MODELS_KEYS
                + sections.RUNS_KEYS + sections.REVIEWS_KEYS + sections.SMOKE_KEYS
-               + sections.CAPABILITY_RULE_KEYS + intake.INTAKE_KEYS + intake.PIPELINE_KEYS)
+               + sections.CAPABILITY_RULE_KEYS + intake.INTAKE_KEYS + PIPELINE_KEYS + BUDGET_KEYS)
     lines = (REPO_ROOT / "coordinator.example.yml").read_text().splitlines()
     documented: set[str] = set()
     for i, line in enumerate(lines):
@@ -300,7 +301,7 @@ def test_all_problems_are_reported_in_line_order(tmp_path):
         "coordinator.yml:7: machines[0].launcher: 'screen' is not one of: tmux, nohup",
         "coordinator.yml:8: machines[0].max_workers: must be at least 1, got 0",
         "coordinator.yml:9: colour: unknown key; known keys: repos, machines, concurrency, models, runs, "
-        "hooks, reviews, smoke_tests, claude_command, state_dir, playbooks_dir, intake, pipeline",
+        "hooks, reviews, smoke_tests, pipeline, intake, claude_command, state_dir, playbooks_dir",
     ]
 
 

@@ -67,7 +67,9 @@ def test_status_json_has_exactly_the_documented_keys(setup, capsys):
     assert list(data) == ["machines", "assignments"]
     [box] = data["machines"]
     assert tuple(box) == MACHINE_KEYS
-    assert box == {"name": "box", "reachable": True, "error": "", "running": 1, "max_workers": 2}
+    assert box == {"name": "box", "reachable": True, "error": "", "running": 1, "max_workers": 2,
+                   "note": "", "account": "machine:box", "parked_until": None,
+                   "stale_since": None, "disk": None}
     rows = {a["id"]: a for a in data["assignments"]}
     assert all(tuple(a) == ASSIGNMENT_KEYS for a in rows.values())
     assert rows["ok1"]["status"] == "done" and rows["ok1"]["turns"] == 6

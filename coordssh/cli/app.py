@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "test_cmd",     # test
     "followup_cmds",  # fix, retry, continue
     "pr_cmds",      # pr, review, merge, split
+    "notify_cmd",   # notify, gc
+    "session_cmd",  # resume, done
     "demo_cmd",     # demo
     "setup_cmd",    # setup
     "report_cmd",   # report

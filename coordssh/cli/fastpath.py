@@ -96,14 +96,16 @@ def status(machine: list[str] | None = None, json_output: bool = False, live: bo
         show_live(ctx, names, seconds, str(ctx.config.path))
         return
     observation = asyncio.run(observe(ctx, names))
+    from coordssh.services.machine_notes import machine_notes
+
     if json_output:
         from coordssh.cli.render.status_json import print_json  # no rich
 
-        print_json(observation)
+        print_json(observation, machine_notes(ctx))
         return
     from coordssh.cli.render.status import print_status
 
-    print_status(observation, str(ctx.config.path))
+    print_status(observation, str(ctx.config.path), machine_notes(ctx))
 
 
 def live_refresh(live: bool, json_output: bool, refresh: str | float | None) -> float:

@@ -11,6 +11,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from coordssh.config.pipeline_section import pipeline_to_dict
 from coordssh.config.schema import Config, Machine
 
 MASK = "***"
@@ -41,7 +42,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         "reviews": _plain(asdict(config.reviews)),
         "smoke_tests": _plain(asdict(config.smoke_tests)),
         "intake": _plain(asdict(config.intake)),
-        "pipeline": _plain(asdict(config.pipeline)),
+        "pipeline": pipeline_to_dict(config.pipeline),
     }
 
 

@@ -1,16 +1,15 @@
-"""The `intake:` section (what `coordssh plan` takes) and the `pipeline:` key it adds."""
+"""The `intake:` section: what `coordssh plan` takes (`pipeline.auto_plan` is in pipeline_section.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from coordssh.config.schema import Intake, Pipeline
+from coordssh.config.schema import Intake
 from coordssh.config.validate import Checker
 from coordssh.config.yaml_lines import YamlPath
 
 INTAKE_KEYS = ("take_labels", "skip_labels", "priority_labels", "label_capabilities",
                "day_budget_usd", "limit")
-PIPELINE_KEYS = ("auto_plan",)
 MAX_LIMIT = 5000
 
 
@@ -43,8 +42,3 @@ def _labels(c: Checker, m: dict, path: YamlPath, key: str,
             c.add((*path, key, i), "an empty label matches nothing; remove it")
     return labels
 
-
-def build_pipeline(c: Checker, raw: Any) -> Pipeline:
-    path: YamlPath = ("pipeline",)
-    m = c.mapping(raw, path, PIPELINE_KEYS)
-    return Pipeline(auto_plan=c.boolean(m, path, "auto_plan", Pipeline().auto_plan))

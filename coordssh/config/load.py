@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from coordssh.config.discover import find_config_path
-from coordssh.config.intake import build_intake, build_pipeline
+from coordssh.config.intake import build_intake
 from coordssh.config.machines import MachineDefaults, build_machines, build_repos
+from coordssh.config.pipeline_section import build_pipeline
 from coordssh.config.schema import DEFAULT_CLAUDE_COMMAND, Config
 from coordssh.config.sections import (
     build_concurrency,
@@ -33,8 +34,8 @@ from coordssh.config.yaml_lines import EMPTY_HINT, Parsed, parse_yaml, parse_yam
 from coordssh.errors import ConfigError
 
 TOP_LEVEL_KEYS = ("repos", "machines", "concurrency", "models", "runs", "hooks", "reviews",
-                  "smoke_tests", "claude_command", "state_dir", "playbooks_dir", "intake",
-                  "pipeline")
+                  "smoke_tests", "pipeline", "intake", "claude_command", "state_dir",
+                  "playbooks_dir")
 STATE_DIR_NAME = ".coordssh"
 
 

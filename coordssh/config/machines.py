@@ -19,7 +19,7 @@ REPO_KEYS = ("name", "github", "url", "default_branch", "build_command", "test_c
 PERMISSION_KEYS = ("allow", "deny")
 MACHINE_KEYS = ("name", "host", "connection", "user", "port", "identity_file", "known_hosts",
                 "launcher", "claude_command", "worktree_root", "run_root", "max_workers", "env",
-                "connect_timeout", "capabilities", "repos", "repo_paths")
+                "connect_timeout", "capabilities", "repos", "repo_paths", "account")
 SSH_ONLY_KEYS = ("port", "user", "identity_file", "known_hosts")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BAD_HOST_RE = re.compile(r"^-|[\s/'\"`$;&|]")
@@ -174,6 +174,7 @@ def _build_machine(c: Checker, m: dict, path: YamlPath, d: MachineDefaults) -> M
         repos=repos,
         repo_paths=repo_paths,
         connect_timeout=c.number(m, path, "connect_timeout", 5.0, positive=True, maximum=3600),
+        account=c.name(m, path, "account"),
     )
     return machine if name else None
 

@@ -67,6 +67,12 @@ class Machine:
     repos: tuple[str, ...] = ()
     repo_paths: dict[str, str] = field(default_factory=dict)
     connect_timeout: float = 5.0
+    account: str | None = None          # the Claude account it runs under (parked together)
+
+    @property
+    def account_name(self) -> str:
+        """Machines sharing an account park together; no `account`: the machine is its own."""
+        return self.account or f"machine:{self.name}"
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -128,8 +134,35 @@ class Intake:
 
 
 @dataclass(frozen=True)
+class Budgets:
+    """Spend caps in USD (None: no cap), counted from what each run's result reports."""
+
+    run_usd: float | None = None        # --max-budget-usd when the playbook sets none
+    item_soft_usd: float | None = None  # past it: the work item goes one rung down the ladder
+    item_hard_usd: float | None = None  # past it: the work item is parked with the reason
+    day_usd: float | None = None        # the fleet's spend per UTC day: past it, nothing new
+
+
+@dataclass(frozen=True)
 class Pipeline:
-    auto_plan: bool = False          # notify plans and approves by itself (within the budgets)
+    """What `coordssh notify` may do unattended (mapped onto domain.policy.Policy)."""
+
+    auto_test: bool = False
+    auto_pr: bool = False
+    auto_review: bool = False
+    auto_fix: bool = False
+    auto_merge: bool = False
+    auto_reassign: bool = False
+    auto_resume: bool = True
+    auto_plan: bool = False             # notify plans and approves by itself (issue 12)
+    max_fix_rounds: int = 3
+    max_review_rounds: int = 2
+    stale_after: float = 600.0          # seconds unreachable before a machine is reported stale
+    max_dispatches_per_pass: int = 4
+    max_forge_calls_per_pass: int = 30
+    run_dir_max_age: float = 14 * 24 * 3600.0
+    budgets: Budgets = Budgets()
+    given: frozenset[str] = frozenset()  # the keys written (the others leave the seed's sections)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ of the machine's repos. Output: one tab-separated record per line, `end` last:
     claude  STATE VIA PATH VERSION        STATE: ok | missing | not_executable | broken
     root    worktree|run STATE PATH       STATE: ok | created | not_writable | cannot_create
     disk    AVAIL_KB                      free space on the worktree root's filesystem
+    used    WORKTREES_KB RUNS_KB          disk used by the worktree root and the run root (du)
     repo    NAME STATE PATH DETAIL        STATE: ok | missing | not_git | no_origin;
                                           DETAIL: origin's URL, or git's complaint
     end
@@ -60,6 +61,7 @@ say claude "$st" "$claude_via" "$claude_path" "$v"
 check_root worktree "$wt"
 check_root run "$rr"
 say disk "$(df -Pk -- "$wt" 2>/dev/null | awk 'NR==2 {print $4}')"
+say used "$(limited du -sk -- "$wt" 2>/dev/null | cut -f1)" "$(limited du -sk -- "$rr" 2>/dev/null | cut -f1)"
 while [ $# -ge 2 ]; do
   name=$1; p=$(expand_home "$2"); shift 2
   if [ ! -d "$p" ]; then say repo "$name" missing "$p" ""
@@ -99,6 +101,7 @@ class ProbeFacts:
     claude_version: str = ""
     roots: dict[str, RootFacts] = field(default_factory=dict)
     disk_free_kb: int | None = None
+    used_kb: tuple[int | None, int | None] = (None, None)   # worktree root, run root
     repos: dict[str, RepoFacts] = field(default_factory=dict)
     complete: bool = False  # the `end` line arrived
 
@@ -138,6 +141,8 @@ def parse_probe(text: str) -> ProbeFacts:
             values["roots"][f[0]] = RootFacts(f[0], f[1], f[2])
         elif key == "disk":
             values["disk_free_kb"] = int(f[0]) if f[0].isdigit() else None
+        elif key == "used":
+            values["used_kb"] = tuple(int(v) if v.strip().isdigit() else None for v in f[:2])
         elif key == "repo":
             detail = mask_url(f[3]) if f[1] == "ok" else f[3]
             values["repos"][f[0]] = RepoFacts(f[0], f[1], f[2], detail)

@@ -10,7 +10,7 @@ The repo's own permission rules (build/test commands, worker_permissions) join t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from coordssh.agent.claude import build_for_playbook, resolve_model
@@ -59,6 +59,9 @@ async def make_brief(ctx: Context, repo: Repo, request: Any) -> Brief:
 
     issue = await fetch_issue(ctx, repo, request.issue, request.title, request.briefing)
     playbook = load_playbook(ROLE, ctx.config.playbooks_dir)
+    run_cap = ctx.config.pipeline.budgets.run_usd   # the playbook's own cap wins (budgets.py)
+    if playbook.max_budget_usd is None and run_cap is not None:
+        playbook = replace(playbook, max_budget_usd=run_cap)
     claude_model, asked = resolve_model(request.model, issue.labels, ctx.config.models,
                                         playbook.model)
     prompt = render_prompt(playbook, repo, issue, branch_name(issue.number, issue.title),

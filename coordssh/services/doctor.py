@@ -190,6 +190,7 @@ def _facts_dict(facts: ProbeFacts) -> dict[str, Any]:
                    "via": facts.claude_via or None, "version": facts.claude_version or None},
         "worktree_root": roots.get("worktree"), "run_root": roots.get("run"),
         "disk_free_bytes": None if facts.disk_free_kb is None else facts.disk_free_kb * 1024,
+        "disk_used_kb": {"worktrees": facts.used_kb[0], "runs": facts.used_kb[1]},
         "repos": [{"name": r.name, "state": r.state, "path": r.path,
                    ("origin" if r.state == "ok" else "detail"): r.detail or None}
                   for r in facts.repos.values()],

@@ -188,10 +188,11 @@ def policy_from_config(config: Config) -> Policy:
         "max_retries": config.concurrency.max_retries,
         "escalation": tuple(config.models.escalation),
     }
-    section = getattr(config, "pipeline", None)
-    if section is not None:
-        fields.update({k: v for k, v in vars(section).items()
-                       if k in Policy.__dataclass_fields__})
+    section = config.pipeline    # only the keys written win over the seed's sections
+    fields.update({k: getattr(section, k) for k in section.given
+                   if k in Policy.__dataclass_fields__})
+    fields.update(item_soft_budget_usd=section.budgets.item_soft_usd,
+                  item_hard_budget_usd=section.budgets.item_hard_usd)
     return Policy(**fields)
 
 

@@ -73,7 +73,7 @@ def _row(m: MachineReport) -> list[str]:
     return [name, reach, _shell(m.shell_s), _tool(f.git, required=True),
             _tool(f.tmux, required=m.launcher == "tmux"), _claude(f.claude_state, f.claude_version,
                                                                   f.claude_path),
-            _repos(f.repos), _disk(f.disk_free_kb)]
+            _repos(f.repos), _disk(f.disk_free_kb) + _used(f.used_kb)]
 
 
 def _dispatch(m: MachineReport) -> str:
@@ -111,3 +111,11 @@ def _repos(repos: dict) -> str:
 
 def _disk(kb: int | None) -> str:
     return "?" if kb is None else f"{kb / 1024 / 1024:.1f} GiB"
+
+
+def _used(used: tuple[int | None, int | None]) -> str:
+    """Disk used by the worktree root and the run root (what `coordssh gc` frees)."""
+    if all(kb is None for kb in used):
+        return ""
+    worktrees, runs = (f"{(kb or 0) / 1024:.0f} MiB" for kb in used)
+    return f" free; used: worktrees {worktrees}, runs {runs}"

@@ -33,13 +33,17 @@ STYLE = {m.DONE: "green", m.RUNNING: "cyan", m.STARTING: "cyan", m.UNKNOWN: "yel
 
 
 # --- tables -------------------------------------------------------------------------------------
-def machines_table(machines: tuple[MachineObservation, ...]) -> Table:
+def machines_table(machines: tuple[MachineObservation, ...],
+                   notes: dict | None = None) -> Table:
     table = Table(title="machines", title_justify="left", expand=False)
     for column in ("machine", "state", "running"):
         table.add_column(column, no_wrap=column != "state", overflow="fold")
     for mo in machines:
         state = Text("reachable", "green") if mo.reachable else Text(
             f"unreachable: {mo.error}", "yellow")
+        note = (notes or {}).get(mo.name, {}).get("note")
+        if note:   # parked until 14:00 UTC, stale since ... (services/machine_notes.py)
+            state.append(f"; {note}", "yellow")
         running = f"{mo.running}/{mo.max_workers}" if mo.reachable else f"?/{mo.max_workers}"
         table.add_row(Text(mo.name), state, running)
     return table
@@ -77,11 +81,12 @@ def shown_rows(rows: tuple[Assignment, ...]) -> tuple[tuple[Assignment, ...], in
     return shown, len(rows) - len(shown)
 
 
-def status_view(observation: Observation, config_path: str, now: float) -> Group:
+def status_view(observation: Observation, config_path: str, now: float,
+                notes: dict | None = None) -> Group:
     rows, hidden = shown_rows(observation.assignments)
     parts = [Text(f"config {config_path}", "dim")]
     if observation.machines:
-        parts.append(machines_table(observation.machines))
+        parts.append(machines_table(observation.machines, notes))
     else:
         parts.append(Text("no machines in the config (add one under `machines:`; "
                           "see coordinator.example.yml)"))
@@ -106,5 +111,5 @@ def console() -> Console:
     return Console(highlight=False, width=PIPE_WIDTH)
 
 
-def print_status(observation: Observation, config_path: str) -> None:
-    console().print(status_view(observation, config_path, time.time()))
+def print_status(observation: Observation, config_path: str, notes: dict | None = None) -> None:
+    console().print(status_view(observation, config_path, time.time(), notes))
