@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,9 @@ def test_values_are_read_and_round_trip():
     assert config.intake.day_budget_usd == 12.5 and config.pipeline.auto_plan
     data = config_to_dict(config)
     again = config_from_dict({k: v for k, v in data.items() if k != "path"}, Path("/tmp/c.yml"))
-    assert again.intake == config.intake and again.pipeline == config.pipeline
+    assert again.intake == config.intake
+    # the dump writes every pipeline key, so all of them count as written after a round trip
+    assert replace(again.pipeline, given=frozenset()) == replace(config.pipeline, given=frozenset())
 
 
 def test_every_problem_is_named():
