@@ -78,8 +78,9 @@ async def test_an_action_without_a_performer_is_skipped_with_its_name(local_mach
     assert report.did == []
     assert report.skipped[0]["skipped"] == "no performer for dispatch.test.new yet"
     assert ctx.board.get_work("demo#5").stage == s.IMPLEMENTED
-    assert set(default_registry().names()) == {"dispatch.test.*", "repush.*.*", "park.*.*",
-                                               "unpark.*.*"}
+    assert set(default_registry().names()) == {
+        "dispatch.test.*", "dispatch.fix.*", "dispatch.*.retry", "dispatch.*.resume",
+        "dispatch.review.*", "repush.*.*", "open_pr.*.*", "merge.*.*", "park.*.*", "unpark.*.*"}
     assert action_name(Action("dispatch", "", role="fix", mode="conflict")) == \
         "dispatch.fix.conflict"
 
@@ -127,3 +128,36 @@ async def test_gh_failing_mid_pass_the_rest_goes_on_and_the_comment_comes_next_p
     comment_calls = [c for c in fake.calls() if c["argv"][:2] == ["issue", "comment"]]
     assert all(c["argv"][c["argv"].index("--body-file") + 1] == "-" for c in comment_calls)
     assert json.loads(json.dumps(second.to_json()))["errors"] == []
+
+
+async def test_cron_passes_alone_carry_a_finished_implement_run_to_a_merged_pr(
+        local_machine, contexts, world, tmp_path):
+    """Issue 11's done-when: after the implement run, nothing but repeated passes: test (auto),
+    the PR (auto), the merge queue (auto; reviews off) on a plain-git repo whose merge is a real
+    merge pushed to the bare origin. Every comment once; another pass does nothing."""
+    from coordssh.forge import forge_for, local_issue
+
+    ctx = with_pipeline(contexts(local_machine), auto_test=True, auto_pr=True, auto_merge=True)
+    issue = local_issue(5, "Fix the widget", "[[fake-claude:success]]")
+    ctx.forge_factory = lambda repo: forge_for(repo, issues=[issue], state_dir=tmp_path / "forge",
+                                               origin=str(world.origin))
+    first = (await assign(ctx, _request("localbox"))).assignment
+    wait_for(lambda: finished(first.run_dir))
+    reports = await _until(ctx, lambda item: item.stage == s.MERGED)
+    did = [(d["action"], d.get("role", "")) for r in reports for d in r.did]
+    assert did == [("dispatch", "test"), ("open_pr", ""), ("merge", "")]
+    item = ctx.board.get_work("demo#5")
+    assert world.heads()["main"] == item.head_sha or \
+        git_is_ancestor(world, item.head_sha, world.heads()["main"])
+    assert item.branch not in world.heads()                      # the merged branch is deleted
+    bodies = _comments(ctx)
+    again = await notify_pass(ctx)
+    assert again.did == [] and _comments(ctx) == bodies
+    assert len(bodies) == len(set(bodies))                       # no comment twice
+
+
+def git_is_ancestor(world, sha: str, of: str) -> bool:
+    import subprocess
+
+    return subprocess.run(["git", "merge-base", "--is-ancestor", sha, of], cwd=world.origin,
+                          capture_output=True).returncode == 0

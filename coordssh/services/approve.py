@@ -7,7 +7,7 @@ call, its machine is not parked, and `assign` itself re-checks capacity from the
 the claim under the board lock. A refused proposal keeps its place (`pending`, with the reason)
 and the others go on; unselected proposals stay for a later `approve`. Dispatches are spaced by
 `concurrency.stagger_seconds`. After each dispatch `on_dispatched` is awaited: the briefing
-comment hook (`post_briefing`), which the notify driver (issue 11) implements.
+comment hook (`post_briefing`); the briefing itself is posted by notify from the run's event.
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ DispatchHook = Callable[[Context, Dispatched], Awaitable[None]]
 
 
 async def post_briefing(ctx: Context, dispatched: Dispatched) -> None:
-    """HOOK (issue 11, notify): post the briefing comment for `dispatched.result.assignment`
-    on its issue, through the same code as notify's comments (marker, dedupe key). coordssh
-    has no comment poster yet, so this does nothing; pass your own `on_dispatched` meanwhile."""
+    """The briefing comment of a dispatched proposal. It is posted by notify's comment step
+    (services/notify_comments.py) from the run's `run_started` event, like every run's
+    briefing: one code path, once per run by its marker. Nothing to do here at dispatch time;
+    a caller that wants its own reaction passes `on_dispatched`."""
     return None
 
 

@@ -102,7 +102,11 @@ async def _steps(ctx: Context, report: PassReport, registry: Registry) -> None:
     checkpoint("observed")
     if observation is not None:
         await _guard(report, "machines", _machines(ctx, report, observation))
+    if not dry:     # a finished review's verdict goes to GitHub (once, by its marker)
+        await _guard(report, "reviews", _reviews(ctx, report))
     await _guard(report, "actions", _actions(ctx, report, registry))
+    if ctx.config.pipeline.auto_plan and not dry:
+        await _guard(report, "plan", _auto_plan(ctx, report))
     calls = CommentBudget(ctx.config.pipeline.max_forge_calls_per_pass)
     report.comments = await _guard(report, "comments", post_pending(ctx, calls, dry_run=dry)) \
         or []
@@ -122,6 +126,38 @@ async def _guard(report: PassReport, step: str, work: Any) -> Any:
         log.exception("notify step %s failed", step)
         report.errors.append({"step": step, "error": f"{type(err).__name__}: {err}", "hint": ""})
     return None
+
+
+async def _reviews(ctx: Context, report: PassReport) -> None:
+    from coordssh.services.review_post import settle_reviews
+
+    for settled in await settle_reviews(ctx, ctx.board.list_work()):
+        report.events.append({"review": f"{settled.work} PR #{settled.pr}: {settled.result} "
+                                        f"at {settled.sha[:7]} ({settled.how})"})
+
+
+async def _auto_plan(ctx: Context, report: PassReport) -> None:
+    """`pipeline.auto_plan`: plan, then approve as many proposals as this pass may still start
+    (the plan's own checks: claims, capacity, conflicts, parking, the day budget)."""
+    import os
+
+    from coordssh.services.approve import approve
+    from coordssh.services.plan import make_plan
+    from coordssh.services.plan_source import GhIssueSource
+
+    room = ctx.config.pipeline.max_dispatches_per_pass - sum(
+        1 for d in report.did if d.get("action") in ("dispatch", "repush"))
+    plan = await make_plan(ctx, GhIssueSource(gh=os.environ.get("COORDSSH_GH", "gh")))
+    ids = [p.id for p in plan.schedule.proposals][:max(room, 0)]
+    if not ids:
+        report.events.append({"plan": f"plan {plan.id}: nothing to start "
+                                       f"({len(plan.schedule.skipped)} skipped, room {room})"})
+        return
+    result = await approve(ctx, ids)
+    for outcome in result.outcomes:
+        report.did.append({"work": f"{outcome.repo}#{outcome.issue}", "action": "plan",
+                           "done": f"{outcome.status} on {outcome.machine}"
+                                   + (f": {outcome.reason}" if outcome.reason else "")})
 
 
 # --- machines ---------------------------------------------------------------------------------

@@ -11,17 +11,14 @@ Registered now (what exists on main):
   park.*.*          pipeline.apply(parked)               (a hard budget cap, with its reason)
   unpark.*.*        pipeline.apply(unparked)             (the parking time has passed)
 
-Registration points, filled by the integrator when those branches land (until then an action
-of that kind is skipped with "no performer for dispatch.fix yet", never an error):
-  dispatch.fix.*            h/followup  `coordssh fix ID`       (fix rounds, conflicts)
-  dispatch.*.retry          h/followup  `coordssh retry ID`     (infrastructure failures)
-  dispatch.*.continue       h/followup  `coordssh continue ID`
-  dispatch.*.resume         h/followup  `continue` with `claude --resume` after a usage limit
-                            (must stay on the run's machine; notify checks the account first)
-  dispatch.review.*         h/plan or h/forge  `coordssh review ID`
-  open_pr.*.*               h/forge     `coordssh pr ID`
-  merge.*.*                 h/forge     the merge queue
-Each is one `registry.register(...)` line in `default_registry` below (see POINTS).
+  dispatch.fix.*    services/fix.fix                     (`coordssh fix ID`; fix rounds, conflicts)
+  dispatch.*.retry  services/retry.retry                 (`coordssh retry ID`; elsewhere)
+  dispatch.*.resume services/continue_run.continue_run   (`claude --resume` after a usage limit,
+                    on the run's machine; notify checks the account's parking first)
+  dispatch.review.* services/review.dispatch_review      (`coordssh review ID`)
+  open_pr.*.*       services/pr.open_pr                  (`coordssh pr ID`)
+  merge.*.*         services/merge_queue.run_queue       (`coordssh merge --repo R`)
+`continue` with a human's guidance is never automatic (next_action says so): it has no performer.
 """
 
 from __future__ import annotations
@@ -38,12 +35,8 @@ if TYPE_CHECKING:
 
 Performer = Callable[["Context", WorkItem, Action], Awaitable[str]]
 ANY = "*"
-# the registration points still open on main: name -> the branch that brings the performer
-POINTS = {
-    "dispatch.fix.*": "h/followup", "dispatch.*.retry": "h/followup",
-    "dispatch.*.continue": "h/followup", "dispatch.*.resume": "h/followup",
-    "dispatch.review.*": "h/plan / h/forge", "open_pr.*.*": "h/forge", "merge.*.*": "h/forge",
-}
+RESUME_GUIDANCE = ("The usage limit that stopped you has reset. Continue the work where you "
+                   "stopped, following the original instructions.")
 
 
 def action_name(action: Action) -> str:
@@ -103,18 +96,64 @@ async def perform_unpark(ctx: Context, item: WorkItem, action: Action) -> str:
     return "unparked"
 
 
+async def perform_fix(ctx: Context, item: WorkItem, action: Action) -> str:
+    from coordssh.services.fix import FixRequest, fix
+
+    started = await fix(ctx, FixRequest(item.key, model=action.model or None))
+    return _started("fix", started)
+
+
+async def perform_retry(ctx: Context, item: WorkItem, action: Action) -> str:
+    from coordssh.services.retry import retry
+
+    return _started("retry", await retry(ctx, action.run or item.key))
+
+
+async def perform_resume(ctx: Context, item: WorkItem, action: Action) -> str:
+    from coordssh.services.continue_run import continue_run
+
+    return _started("resumed", await continue_run(ctx, action.run or item.key, RESUME_GUIDANCE))
+
+
+async def perform_review(ctx: Context, item: WorkItem, action: Action) -> str:
+    from coordssh.services.review import dispatch_review
+
+    started = await dispatch_review(ctx, item.key, model=action.model or None)
+    return f"review run {started.assignment.id} on {started.assignment.machine}"
+
+
+async def perform_open_pr(ctx: Context, item: WorkItem, action: Action) -> str:
+    from coordssh.services.pr import open_pr
+
+    opened = await open_pr(ctx, item.key)
+    return f"pull request #{opened.pr.number}: {opened.pr.url}"
+
+
+async def perform_merge(ctx: Context, item: WorkItem, action: Action) -> str:
+    from coordssh.services.merge_queue import run_queue
+
+    result = await run_queue(ctx, repo=item.repo)
+    said = [f"{line.work} #{line.pr}: {line.outcome}" + (f" ({line.gate}: {line.reason})"
+                                                          if line.gate else "")
+            for line in result.lines]
+    return "; ".join(said) or "merge queue: nothing to merge"
+
+
+def _started(what: str, result) -> str:
+    a = result.assignment
+    return f"{what} run {a.id} on {a.machine} ({a.model})"
+
+
 def default_registry() -> Registry:
     registry = Registry()
     registry.register("dispatch", perform_test, role="test")
+    registry.register("dispatch", perform_fix, role="fix")
+    registry.register("dispatch", perform_retry, mode="retry")
+    registry.register("dispatch", perform_resume, mode="resume")
+    registry.register("dispatch", perform_review, role="review")
     registry.register("repush", perform_repush)
+    registry.register("open_pr", perform_open_pr)
+    registry.register("merge", perform_merge)
     registry.register("park", perform_park)
     registry.register("unpark", perform_unpark)
-    # --- registration points (POINTS): one line each when the branch lands -------------------
-    # registry.register("dispatch", perform_fix, role="fix")              # h/followup
-    # registry.register("dispatch", perform_retry, mode="retry")          # h/followup
-    # registry.register("dispatch", perform_continue, mode="continue")    # h/followup
-    # registry.register("dispatch", perform_resume, mode="resume")        # h/followup
-    # registry.register("dispatch", perform_review, role="review")        # h/plan / h/forge
-    # registry.register("open_pr", perform_open_pr)                        # h/forge
-    # registry.register("merge", perform_merge)                            # h/forge
     return registry
