@@ -415,3 +415,32 @@ async def test_a_repo_whose_list_fails_is_named_and_the_others_go_on(fleet):
                              f"open issues on o/{failed}")
     other = {"app", "lib"} - {failed}
     assert [p.repo for p in plan.schedule.proposals] == sorted(other)
+
+
+async def test_notify_with_auto_plan_approves_only_what_the_pass_may_start(fleet, monkeypatch):
+    """`pipeline.auto_plan`: a notify pass plans over the fake gh and dispatches as many
+    proposals as `max_dispatches_per_pass` leaves room for; the rest stay pending."""
+    from dataclasses import replace
+
+    from coordssh.config.schema import Pipeline
+    from coordssh.services.notify import notify_pass
+
+    base_files(fleet.worlds["app"], {"src/a.py": LINES})
+    for n in (1, 2, 3):
+        fleet.issue("app", n, f"issue {n}", created=day(n))
+    fleet.machine("m1", ("app",), max_workers=3)
+    ctx = _context(fleet)
+    ctx.config = replace(ctx.config, pipeline=Pipeline(
+        auto_plan=True, max_dispatches_per_pass=2,
+        given=frozenset({"auto_plan", "max_dispatches_per_pass"})))
+    for key, value in fleet.gh.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COORDSSH_GH", fleet.gh.gh)
+    report = await notify_pass(ctx)
+    assert report.errors == []
+    planned = [d for d in report.did if d["action"] == "plan"]
+    assert [d["work"] for d in planned] == ["app#1", "app#2"]
+    assert all(d["done"].startswith("dispatched on m1") for d in planned)
+    assert sorted(r.issue for r in ctx.board.list()) == [1, 2]
+    pending = [p for p in saved_plan(ctx)["proposals"] if p["status"] == "pending"]
+    assert [(p["repo"], p["issue"]) for p in pending] == [("app", 3)]
