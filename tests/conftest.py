@@ -39,6 +39,14 @@ from tests.support.sshd import SSHD, SshdServer, start_sshd
 SSH_ALIAS = "coordssh-test"
 
 
+@pytest.fixture(autouse=True)
+def _no_terminal_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rendered output must not depend on the terminal the tests run from: pytest-xdist workers
+    (and some CI shells) export COLUMNS/LINES. A test that is about the width sets them."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> SshdServer:
     if not os.access(SSHD, os.X_OK):
