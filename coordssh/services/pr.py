@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 from coordssh.domain import stages as s
 from coordssh.domain.models import Assignment
 from coordssh.domain.work import Event, WorkItem
-from coordssh.errors import ForgeError, NotFound, Refused, RemoteError
+from coordssh.errors import ForgeError, Refused, RemoteError
 from coordssh.forge.marker import marker, with_marker
 from coordssh.forge.types import PullRequest
 from coordssh.remote.git_log import Commit, branch_commits
 from coordssh.services import pipeline
 from coordssh.services.context import Context
-from coordssh.services.work_view import observe_live_runs
+from coordssh.services.work_view import observed_item
 from coordssh.transport.base import Transport
 
 T = TypeVar("T")
@@ -65,11 +65,7 @@ async def open_pr(ctx: Context, which: str, *, draft: bool = False) -> PrOpened:
 async def pushed_item(ctx: Context, which: str, doing: str) -> WorkItem:
     """The work item named (observed first), Refused when its branch has nothing pushed."""
     key = pipeline.resolve_key(ctx.board, which)
-    item = ctx.board.get_work(key)
-    if item is None:
-        raise NotFound(f"no work item {key} on the board", hint="`coordssh work` lists them")
-    if await observe_live_runs(ctx, [item]):
-        item = ctx.board.get_work(key) or item
+    item = await observed_item(ctx, key)
     if not item.branch or not item.head_sha:
         raise Refused(f"cannot {doing} {key}: its branch has nothing pushed yet ({item.stage})",
                       hint=f"wait for its run to push (`coordssh work {key}`)")

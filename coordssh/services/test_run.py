@@ -18,14 +18,14 @@ from coordssh.config.schema import Machine, Repo
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment, new_assignment_id
 from coordssh.domain.work import Event, WorkItem, transition
-from coordssh.errors import NotFound, Refused, RemoteCommandFailed, TransitionRefused
+from coordssh.errors import Refused, RemoteCommandFailed, TransitionRefused
 from coordssh.remote import envelope
 from coordssh.remote import test_run as remote
 from coordssh.remote.tmux import session_name
 from coordssh.remote.worktree import worktree_path
 from coordssh.services import claims, pipeline
 from coordssh.services.context import Context
-from coordssh.services.work_view import observe_live_runs
+from coordssh.services.work_view import observed_item
 from coordssh.shell.paths import expand_with, join
 from coordssh.transport.base import Transport
 
@@ -69,11 +69,7 @@ async def dispatch_test(ctx: Context, which: str, *,
 
 
 async def _item(ctx: Context, key: str) -> WorkItem:
-    item = ctx.board.get_work(key)
-    if item is None:
-        raise NotFound(f"no work item {key} on the board", hint="`coordssh work` lists them")
-    if await observe_live_runs(ctx, [item]):
-        item = ctx.board.get_work(key) or item
+    item = await observed_item(ctx, key)
     if not item.head_sha or not item.branch:
         raise Refused(f"{key} has nothing pushed yet ({item.stage}): there is no SHA to test",
                       hint=f"wait for its run to push (`coordssh work {key}`)")

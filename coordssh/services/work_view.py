@@ -71,6 +71,16 @@ async def work_views(ctx: Context, which: str | None = None, *,
             for item in items]
 
 
+async def observed_item(ctx: Context, key: str) -> WorkItem:
+    """The work item `key` after observing its live run's machine; NotFound when unknown."""
+    item = ctx.board.get_work(key)
+    if item is None:
+        raise NotFound(f"no work item {key} on the board", hint="`coordssh work` lists them")
+    if await observe_live_runs(ctx, [item]):
+        item = ctx.board.get_work(key) or item
+    return item
+
+
 async def observe_live_runs(ctx: Context, items: list[WorkItem]) -> bool:
     """Observe the machines of the items' live runs (one connection each); False: none."""
     live = {row.machine for item in items if item.active_run
