@@ -115,7 +115,7 @@ async def start_run(ctx: Context, transport: Transport, machine: Machine, plan: 
     if on_intent is not None:
         on_intent(plan.assignment)
     pid = await _dispatch(ctx, transport, machine, plan)
-    return plan.result(assignment=_mark_running(ctx, plan.assignment, pid), pid=pid)
+    return plan.result(assignment=mark_running(ctx, plan.assignment, pid), pid=pid)
 
 
 async def _live_holders(ctx: Context, repo: str, issue: int, *, reconcile: bool) -> list[Assignment]:
@@ -214,7 +214,7 @@ class Plan:
 def plan_run(ctx: Context, machine: Machine, repo: Repo, repo_path: str, brief: Brief,
              facts: OriginFacts, checkout: Checkout, claude: str,
              shape: RunShape = RunShape()) -> Plan:
-    assignment_id = _fresh_id(ctx)
+    assignment_id = fresh_id(ctx)
     home = facts.home
     extra: dict[str, Any] = {"issue_url": brief.issue.url} if brief.issue.url else {}
     if checkout.continued:
@@ -240,7 +240,7 @@ def plan_run(ctx: Context, machine: Machine, repo: Repo, repo_path: str, brief: 
                 envelope.Limits.of(runs.result_grace_s, runs.max_runtime_s), shape)
 
 
-def _fresh_id(ctx: Context) -> str:
+def fresh_id(ctx: Context) -> str:
     taken = {row.id for row in ctx.board.list(include_archived=True)}
     while (candidate := new_assignment_id()) in taken:
         continue
@@ -286,7 +286,7 @@ async def _dispatch(ctx: Context, transport: Transport, machine: Machine, plan: 
         raise
 
 
-def _mark_running(ctx: Context, assignment: Assignment, pid: int | None) -> Assignment:
+def mark_running(ctx: Context, assignment: Assignment, pid: int | None) -> Assignment:
     """`running` once the wrapper wrote its pid; else still `starting` (observe will see it)."""
     now = ctx.clock()
     changes: dict[str, Any] = {"updated_at": now}

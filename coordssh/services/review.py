@@ -33,8 +33,8 @@ from coordssh.remote.git_log import file_at
 from coordssh.services import claims
 from coordssh.services.context import Context
 from coordssh.services.pr import pushed_item, runs_of
-from coordssh.services.test_run import _launch, _running
-from coordssh.services.test_run import _row as test_row
+from coordssh.services.assign import mark_running
+from coordssh.services.test_run import detached_row, launch_detached
 from coordssh.transport.base import Transport
 
 ROLE = "review"
@@ -133,8 +133,8 @@ async def _on_machine(ctx: Context, item: WorkItem, repo: Repo, machine: Machine
         claims.ensure_capacity(machine, live)
         row = pipeline.record_start(tx, row, ctx.clock(),
                                     rung=pipeline.rung_of(ctx.config, asked))
-    pid = await _launch(ctx, transport, row, repo_path, facts.home, tar)
-    return _running(ctx, row, pid), pid
+    pid = await launch_detached(ctx, transport, row, repo_path, facts.home, tar)
+    return mark_running(ctx, row, pid), pid
 
 
 async def _issue(ctx: Context, repo: Repo, item: WorkItem) -> Issue:
@@ -148,7 +148,7 @@ async def _issue(ctx: Context, repo: Repo, item: WorkItem) -> Issue:
 
 def _row(ctx: Context, item: WorkItem, machine: Machine, home: str, model: str) -> Assignment:
     """A test run's row (detached at the head SHA, no branch pushed), for a reviewer."""
-    row = test_row(ctx, item, machine, home)
+    row = detached_row(ctx, item, machine, home)
     return row.evolve(role=ROLE, model=model, session_id=str(uuid.uuid4()),
                       extra={"pr": item.pr_number})
 

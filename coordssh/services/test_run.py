@@ -16,7 +16,7 @@ from typing import Any
 
 from coordssh.config.schema import Machine, Repo
 from coordssh.domain import models as m
-from coordssh.domain.models import Assignment, new_assignment_id
+from coordssh.domain.models import Assignment
 from coordssh.domain.work import Event, WorkItem, transition
 from coordssh.errors import Refused, RemoteCommandFailed, TransitionRefused
 from coordssh.remote import envelope
@@ -24,6 +24,7 @@ from coordssh.remote import test_run as remote
 from coordssh.remote.tmux import session_name
 from coordssh.remote.worktree import worktree_path
 from coordssh.services import claims, pipeline
+from coordssh.services.assign import fresh_id, mark_running
 from coordssh.services.context import Context
 from coordssh.services.work_view import observed_item
 from coordssh.shell.paths import expand_with, join
@@ -111,7 +112,7 @@ async def _on_machine(ctx: Context, item: WorkItem, repo: Repo, machine: Machine
 
     seen = await observe_machine(ctx, machine, transport)
     claims.ensure_capacity(machine, [row.id for row in seen.assignments if row.live])
-    row = _row(ctx, item, machine, facts.home)
+    row = detached_row(ctx, item, machine, facts.home)
     program = envelope.env_command(machine.env, remote.program_of(commands))
     limits = envelope.Limits.of(ctx.config.runs.result_grace_s,
                                 ctx.config.smoke_tests.timeout_seconds)
@@ -121,15 +122,13 @@ async def _on_machine(ctx: Context, item: WorkItem, repo: Repo, machine: Machine
         live = [r.id for r in tx.list(live_only=True) if r.machine == machine.name]
         claims.ensure_capacity(machine, live)
         row = pipeline.record_start(tx, row, ctx.clock())
-    pid = await _launch(ctx, transport, row, repo_path, facts.home, tar)
-    return DispatchedTest(_running(ctx, row, pid), program.display(), pid, facts.changed)
+    pid = await launch_detached(ctx, transport, row, repo_path, facts.home, tar)
+    return DispatchedTest(mark_running(ctx, row, pid), program.display(), pid, facts.changed)
 
 
-def _row(ctx: Context, item: WorkItem, machine: Machine, home: str) -> Assignment:
-    taken = {row.id for row in ctx.board.list(include_archived=True)}
-    while (run_id := new_assignment_id()) in taken:
-        continue
-    now = ctx.clock()
+def detached_row(ctx: Context, item: WorkItem, machine: Machine, home: str) -> Assignment:
+    """The `starting` row of a run in a worktree detached at the item's head (test, review)."""
+    run_id, now = fresh_id(ctx), ctx.clock()
     return Assignment(
         id=run_id, machine=machine.name, repo=item.repo, issue=item.issue, branch=item.branch,
         title=item.title, base_branch=item.base_branch, base_sha=item.head_sha,
@@ -138,7 +137,7 @@ def _row(ctx: Context, item: WorkItem, machine: Machine, home: str) -> Assignmen
         launcher=machine.launcher, status=m.STARTING, created_at=now, updated_at=now)
 
 
-async def _launch(ctx: Context, transport: Transport, row: Assignment, repo_path: str,
+async def launch_detached(ctx: Context, transport: Transport, row: Assignment, repo_path: str,
                   home: str, tar: bytes) -> int | None:
     try:
         return await remote.dispatch(transport, repo_path=expand_with(repo_path, home),
@@ -150,11 +149,3 @@ async def _launch(ctx: Context, transport: Transport, row: Assignment, repo_path
                          reason=f"dispatch failed: {err.message}")
         raise
 
-
-def _running(ctx: Context, row: Assignment, pid: int | None) -> Assignment:
-    with ctx.board.transaction() as tx:
-        current = tx.get(row.id) or row
-        if pid is None or current.status != m.STARTING:
-            return current     # observe or stop got there first: theirs stands
-        now = ctx.clock()
-        return tx.update(row.id, status=m.RUNNING, started_at=now, updated_at=now)
