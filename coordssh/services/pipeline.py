@@ -170,10 +170,15 @@ def end_run(board: Board, run_id: str, now: float, *, status: str, reason: str,
         row = tx.get(run_id)
         if row is None or (only_if_live and row.terminal):
             return None
-        row = row.evolve(status=status, reason=reason[:500], finished_at=now, updated_at=now)
-        tx.put(row)
-        record_end(tx, row, now)
-        return row
+        return end_row(tx, row, now, status=status, reason=reason)
+
+
+def end_row(tx: Tx, row: Assignment, now: float, *, status: str, reason: str) -> Assignment:
+    """`row` made terminal inside the caller's transaction, its work item told (record_end)."""
+    row = row.evolve(status=status, reason=reason[:500], finished_at=now, updated_at=now)
+    tx.put(row)
+    record_end(tx, row, now)
+    return row
 
 
 # --- policy ---------------------------------------------------------------------------------

@@ -77,17 +77,14 @@ async def _push_again(ctx: Context, row: Assignment) -> AssignResult:
                         notes=(f"pushed again: no new model run ({pushed.status})",))
 
 
+def _lost_reason(row: Assignment) -> str:
+    return f"machine {row.machine} lost (unknown): given up by `coordssh retry`"
+
+
 def _after_loss(ctx: Context, item: WorkItem, row: Assignment) -> WorkItem:
     """The item as it will be once the lost run is ended (for the early stage check)."""
-    ended = _ended(ctx, row)
+    ended = row.evolve(status=m.CRASHED, reason=_lost_reason(row))
     return transition(item, pipeline.end_event(ended), ctx.clock())
-
-
-def _ended(ctx: Context, row: Assignment) -> Assignment:
-    now = ctx.clock()
-    return row.evolve(status=m.CRASHED, finished_at=now, updated_at=now,
-                      reason=f"machine {row.machine} lost (unknown): given up by "
-                             "`coordssh retry`"[:500])
 
 
 def _end_lost(ctx: Context, row: Assignment):
@@ -96,9 +93,7 @@ def _end_lost(ctx: Context, row: Assignment):
         if current is None or current.status != m.UNKNOWN:
             raise Refused(f"run {row.id} is {current.status if current else 'gone'} now, no "
                           "longer lost", hint=f"look again: coordssh work {row.work_key}")
-        ended = _ended(ctx, current)
-        tx.put(ended)
-        pipeline.record_end(tx, ended, ctx.clock())
+        pipeline.end_row(tx, current, ctx.clock(), status=m.CRASHED, reason=_lost_reason(row))
     return before
 
 
@@ -136,7 +131,7 @@ async def _test_again(ctx: Context, item: WorkItem, row: Assignment, machine: st
 
     if lost:
         pipeline.end_run(ctx.board, row.id, ctx.clock(), status=m.CRASHED,
-                         reason=_ended(ctx, row).reason)
+                         reason=_lost_reason(row))
     named = machine or next((mc.name for mc in followup.serving(
         ctx, ctx.config.repo(item.repo), exclude=row.machine)), None)
     return await dispatch_test(ctx, item.key, machine=named)
