@@ -206,8 +206,10 @@ async def test_an_unparsable_verdict_requests_changes_and_self_review_becomes_a_
     with ctx.board.transaction() as tx:                                 # the board forgets
         row = tx.get(outcome.run.id)
         tx.update(row.id, extra={k: v for k, v in row.extra.items() if k != POSTED})
+    from coordssh.services.review_post import settle_reviews
     from coordssh.services.work_view import work_views
-    [view] = await work_views(ctx, key)                                 # `work` settles too
+    await settle_reviews(ctx, [ctx.board.get_work(key)])               # notify settles again
+    [view] = await work_views(ctx, key)                                 # `work` only reads
     assert len(fake.pull(number)["comments"]) == 1
     assert ctx.board.get(outcome.run.id).extra[POSTED] == "comment"
     [held] = (await run_queue(ctx, dry_run=True)).lines

@@ -61,10 +61,6 @@ async def work_views(ctx: Context, which: str | None = None, *,
     items = _items(ctx, keys)
     if await observe_live_runs(ctx, items):
         items = _items(ctx, keys)
-    from coordssh.services.review_post import settle_reviews
-
-    if await settle_reviews(ctx, items):      # a review's verdict, posted on its PR once
-        items = _items(ctx, keys)
     policy, now = pipeline.policy_from_config(ctx.config), ctx.clock()
     return [WorkView(item, next_action(item, policy, now), _runs(ctx, item),
                      tuple(ctx.board.events(item.key)) if history else ())
