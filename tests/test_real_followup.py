@@ -50,6 +50,12 @@ def real(contexts, machine, claude_bin, claude_env, server, **options):
                     **options)
 
 
+def saved_tool_results(home: Path, session_id: str) -> int:
+    """How many tool results the CLI has written to the session's transcript under `home`."""
+    return sum(path.read_text().count('"tool_result"')
+               for path in (home / ".claude" / "projects").glob(f"*/{session_id}.jsonl"))
+
+
 async def start(ctx, machine: str, issue: int):
     return await assign(ctx, AssignRequest(machine=machine, repo="demo", issue=issue,
                                            title="Mark the file fixed",
@@ -117,6 +123,9 @@ async def test_a_crashed_run_continues_with_resume_in_its_worktree(
     ctx = real(contexts, machine, claude_bin, claude_env, server)
     crashed = (await start(ctx, machine.name, 32)).assignment
     server.wait_for_requests(2)                             # the CLI waits on the hung answer
+    # the CLI sends a request before its session file has the tool result in it: a crash in
+    # that gap loses the call on resume (as it would for a user). Crash after it is saved.
+    wait_for(lambda: saved_tool_results(claude_env.home, crashed.session_id), LONG)
     os.killpg(int(envelope_file(crashed.run_dir, "claude_pid")), signal.SIGKILL)
     wait_for(lambda: finished(crashed.run_dir), LONG)
     await observe(ctx)
