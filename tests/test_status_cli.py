@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -116,7 +115,6 @@ def test_an_unreachable_machine_shows_unknown_and_others_still_report(setup, cap
     env.make("near", stream=FIRST_LINES)
     row_on(config, "box", "near")
     row_on(config, "down", "far1")
-    started = time.monotonic()
     code, out, _ = run_cli(capsys, "status", "--json", "--config", str(config))
     assert code == 0
     data = json.loads(out)
@@ -125,7 +123,6 @@ def test_an_unreachable_machine_shows_unknown_and_others_still_report(setup, cap
     assert machines["box"]["reachable"] and machines["box"]["running"] == 1
     rows = {a["id"]: a for a in data["assignments"]}
     assert rows["far1"]["status"] == "unknown" and rows["near"]["status"] == "running"
-    assert time.monotonic() - started < 60        # bounded by the connect timeout, not hung
 
     code, out, _ = run_cli(capsys, "status", "--config", str(config))
     assert code == 0 and "unreachable" in out and "unknown" in out
