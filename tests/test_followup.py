@@ -184,6 +184,31 @@ async def test_a_crashed_run_is_retried_on_another_machine_on_its_branch(
     assert json.loads(capsys.readouterr().out)["mode"] == "retry"
 
 
+async def test_retry_keeps_to_max_retries_unless_forced(local_machine, contexts, world,
+                                                        tmp_path):
+    ctx = contexts(local_machine, env={"FAKE_CLAUDE_SCENARIO": "crashed"})
+    ctx.config = replace(ctx.config, concurrency=replace(ctx.config.concurrency, max_retries=1))
+    second_machine(ctx, world, tmp_path)
+    crashed = await implemented(ctx, "localbox")
+    again = (await retry(ctx, crashed.id, machine="localbox")).assignment   # crashes again
+    wait_for(lambda: finished(again.run_dir), LONG)
+    await observe(ctx)
+    assert ctx.board.get(again.id).status == m.CRASHED
+    assert ctx.board.get_work("demo#5").rounds.retry == 1
+    before = snapshot(ctx)
+    with pytest.raises(Refused) as info:
+        await retry(ctx, again.id, machine="localbox")
+    assert info.value.message == ("demo#5 has used 1 of 1 retries (concurrency.max_retries): "
+                                  "retrying again is unlikely to help")
+    assert "--force" in info.value.hint and "coordssh work demo#5" in info.value.hint
+    assert snapshot(ctx) == before
+    forced = (await retry(ctx, again.id, machine="localbox", force=True)).assignment
+    assert forced.extra["mode"] == "retry" and forced.branch == crashed.branch
+    wait_for(lambda: finished(forced.run_dir), LONG)
+    await observe(ctx)
+    assert ctx.board.get_work("demo#5").rounds.retry == 2
+
+
 async def test_retry_and_continue_refusals_change_nothing(local_machine, contexts, world,
                                                          tmp_path):
     ctx = contexts(local_machine, env={"FAKE_CLAUDE_SCENARIO": "rate_limited"})

@@ -4,8 +4,10 @@ again, same role and branch, on ANOTHER machine that serves the repo (or the one
 Retried: crashed, api_error, auth_failed, and a run whose machine is lost (`unknown` after
 observing it again: that run is ended as crashed in the same transaction that starts the new
 one). `push_failed` is pushed again (`coordssh push`: no new model run). `usage_limited` and
-`budget` are refused unless --force: they must wait for the reset, not move. Anything else is
-refused with the way out (continue with guidance, fix, a new assign).
+`budget` are refused unless --force: they must wait for the reset, not move. Once the item has
+used `concurrency.max_retries` retries (the budget notify keeps to), a new model run is refused
+unless --force. Anything else is refused with the way out (continue with guidance, fix, a new
+assign).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ async def retry(ctx: Context, which: str, *, machine: str | None = None,
     if row.status == m.PUSH_FAILED:
         return await _push_again(ctx, row)
     item = target.item
+    _ensure_budget(ctx, item, force)
     lost = row.status == m.UNKNOWN
     if row.role == "test":
         return await _test_again(ctx, item, row, machine, lost)
@@ -67,6 +70,15 @@ def _ensure_retriable(row: Assignment, force: bool) -> None:
     raise Refused(f"run {row.id} {state}: retry is for runs that failed for infrastructure "
                   "reasons (crashed, api_error, auth_failed, push_failed, a lost machine)",
                   hint=f"wait for it: coordssh wait {row.id}" if row.live else way)
+
+
+def _ensure_budget(ctx: Context, item: WorkItem, force: bool) -> None:
+    allowed = pipeline.policy_from_config(ctx.config).max_retries
+    if item.rounds.retry >= allowed and not force:
+        raise Refused(f"{item.key} has used {item.rounds.retry} of {allowed} retries "
+                      "(concurrency.max_retries): retrying again is unlikely to help",
+                      hint=f"look at why: coordssh work {item.key}; --force to retry anyway, "
+                           "or raise concurrency.max_retries")
 
 
 async def _push_again(ctx: Context, row: Assignment) -> AssignResult:

@@ -43,7 +43,7 @@ def retry(
     machine: Optional[str] = typer.Option(None, "--machine", "-m",
                                           help="Retry on this machine (default: another one)."),
     force: bool = typer.Option(False, "--force",
-                               help="Retry a usage_limited or budget run now, elsewhere."),
+                               help="Retry a usage_limited or budget run now, elsewhere, or past concurrency.max_retries."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
     config: Optional[str] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
