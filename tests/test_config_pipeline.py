@@ -116,4 +116,22 @@ def test_config_json_round_trips_the_section(tmp_path):
     data = config_to_dict(config)
     data.pop("path")
     again = config_from_dict(data, config.path)
-    assert again.pipeline.auto_test and again.pipeline.budgets == config.pipeline.budgets
+    assert again.pipeline == config.pipeline
+    assert data["pipeline"] == {"auto_test": True, "budgets": {
+        "run_usd": None, "item_soft_usd": None, "item_hard_usd": None, "day_usd": 9.0}}
+
+
+def test_the_round_trip_leaves_the_seed_sections_in_charge_of_what_was_not_written(tmp_path):
+    config = load(tmp_path, textwrap.dedent("""\
+        smoke_tests: {auto_queue: true}
+        concurrency: {auto_reassign: true}
+        pipeline: {merge_without_checks: false}
+        """))
+    data = config_to_dict(config)
+    data.pop("path")
+    again = config_from_dict(data, config.path)
+    assert again.pipeline.given == {"merge_without_checks"}
+    policy = policy_from_config(again)
+    assert (policy.auto_test, policy.auto_reassign, policy.merge_without_checks) == (
+        True, True, False)
+    assert policy_from_config(again) == policy_from_config(config)

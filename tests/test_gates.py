@@ -68,8 +68,8 @@ def test_waiting_holds_are_marked_wait():
 def test_no_checks_follows_the_policy():
     bare = replace(READY, checks=CheckSummary())
     assert hold(bare) is None
-    assert hold(bare, no_checks="block") == \
-        "checks: no checks reported and the no-checks policy is block"
+    assert hold(bare, merge_without_checks=False) == \
+        "checks: no checks reported and pipeline.merge_without_checks is false"
 
 
 @pytest.mark.parametrize("reviews, expected", [

@@ -5,6 +5,8 @@ says its name and reason; a conflict parks only its item; nothing is posted twic
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from coordssh.config.schema import Reviews
@@ -95,6 +97,12 @@ async def test_gates_hold_each_pr_back_by_name(local_machine, contexts, world, t
     fake.set_pull(number, draft=False, mergeable_unknown=1)
     gate, reason = await held()
     assert (gate, reason) == ("mergeable", "UNKNOWN - ask again later")
+    allowing = ctx.config                               # the repo reports no checks at all
+    ctx.config = replace(allowing, pipeline=replace(
+        allowing.pipeline, merge_without_checks=False, given=frozenset({"merge_without_checks"})))
+    assert await held() == ("checks",
+                            "no checks reported and pipeline.merge_without_checks is false")
+    ctx.config = allowing
     fake.set_pull(number, checks=[{"__typename": "CheckRun", "name": "ci", "status": "COMPLETED",
                                    "conclusion": "FAILURE"}])
     assert await held() == ("checks", "1 failed (ci)")
@@ -129,8 +137,6 @@ async def test_gates_hold_each_pr_back_by_name(local_machine, contexts, world, t
 
 
 def _with_reviews(config, enabled: bool = True):
-    from dataclasses import replace
-
     return replace(config, reviews=Reviews(enabled=enabled))
 
 

@@ -16,7 +16,7 @@ from coordssh.config.yaml_lines import YamlPath
 
 FLAGS = ("auto_test", "auto_pr", "auto_review", "auto_fix", "auto_merge", "auto_reassign",
          "auto_resume", "auto_plan")
-PIPELINE_KEYS = (*FLAGS, "max_fix_rounds", "max_review_rounds", "stale_after",
+PIPELINE_KEYS = (*FLAGS, "merge_without_checks", "max_fix_rounds", "max_review_rounds", "stale_after",
                  "max_dispatches_per_pass", "max_forge_calls_per_pass", "run_dir_max_age",
                  "budgets")
 BUDGET_KEYS = ("run_usd", "item_soft_usd", "item_hard_usd", "day_usd")
@@ -31,6 +31,7 @@ def build_pipeline(c: Checker, raw: Any) -> Pipeline:
     flags = {name: c.boolean(m, path, name, getattr(d, name)) for name in FLAGS}
     return Pipeline(
         **flags,
+        merge_without_checks=c.boolean(m, path, "merge_without_checks", d.merge_without_checks),
         max_fix_rounds=c.integer(m, path, "max_fix_rounds", d.max_fix_rounds, minimum=0,
                                  maximum=100),
         max_review_rounds=c.integer(m, path, "max_review_rounds", d.max_review_rounds,
@@ -66,7 +67,12 @@ def _usd(c: Checker, m: dict, path: YamlPath, key: str) -> float | None:
 
 
 def pipeline_to_dict(section: Pipeline) -> dict[str, Any]:
-    """The section as coordinator.yml spells it (for `config --json`; loads again)."""
-    data = {name: getattr(section, name) for name in PIPELINE_KEYS if name != "budgets"}
-    data["budgets"] = {key: getattr(section.budgets, key) for key in BUDGET_KEYS}
+    """The section as coordinator.yml spells it (for `config --json`; loads again to the same
+    Config): the keys that were written, so that what the seed's sections decide (auto_test
+    from smoke_tests.auto_queue, ...) is still theirs after the round trip."""
+    data = {name: getattr(section, name) for name in PIPELINE_KEYS
+            if name != "budgets" and name in section.given}
+    budgets = {key: getattr(section.budgets, key) for key in BUDGET_KEYS}
+    if "budgets" in section.given or any(v is not None for v in budgets.values()):
+        data["budgets"] = budgets
     return data

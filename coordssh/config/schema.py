@@ -155,6 +155,7 @@ class Pipeline:
     auto_reassign: bool = False
     auto_resume: bool = True
     auto_plan: bool = False             # notify plans and approves by itself (issue 12)
+    merge_without_checks: bool = True   # a PR whose repo reports no checks at all may merge
     max_fix_rounds: int = 3
     max_review_rounds: int = 2
     stale_after: float = 600.0          # seconds unreachable before a machine is reported stale

@@ -5,7 +5,7 @@ or None when it may merge. Gates, in order:
 
     open       the PR is open and not a draft
     mergeable  GitHub says MERGEABLE (UNKNOWN: ask again later; CONFLICTING: the files)
-    checks     the required checks passed (a repo with no checks follows `policy.no_checks`)
+    checks     the required checks passed (a repo with no checks follows `merge_without_checks`)
     review     a review approved the CURRENT head SHA (when `policy.reviews`)
     test       a test passed at the CURRENT head SHA (when `policy.tests`)
 
@@ -34,7 +34,7 @@ CHANGES = frozenset({"changes_requested", "request_changes"})
 class GatePolicy:
     reviews: bool = True            # an approving review of the head SHA is required
     tests: bool = True              # a passed test at the head SHA is required
-    no_checks: str = "allow"        # allow | block: a PR whose repo reports no checks at all
+    merge_without_checks: bool = True  # a PR whose repo reports no checks at all may merge
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,8 @@ def _checks(pr: PullRequest, verdicts: Sequence[Mapping[str, Any]],
         return Hold("checks", f"{checks.failed} failed ({', '.join(checks.failed_names)})")
     if checks.state == "pending":
         return Hold("checks", f"{checks.pending} pending", wait=True)
-    if checks.state == "none" and policy.no_checks == "block":
-        return Hold("checks", "no checks reported and the no-checks policy is block")
+    if checks.state == "none" and not policy.merge_without_checks:
+        return Hold("checks", "no checks reported and pipeline.merge_without_checks is false")
     return None
 
 

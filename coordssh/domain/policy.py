@@ -20,6 +20,7 @@ class Policy:
     auto_reassign: bool = False      # an infrastructure failure goes again (push again, retry)
     auto_resume: bool = True         # a usage-limited run continues after its reset
     reviews: bool = False            # a review approval is a gate before merging
+    merge_without_checks: bool = True  # a PR whose repo reports no checks at all may merge
     max_fix_rounds: int = 3
     max_review_rounds: int = 2
     max_retries: int = 3             # retries + continuations of interrupted runs per item

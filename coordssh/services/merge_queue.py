@@ -106,7 +106,9 @@ async def _entry(ctx: Context, item: WorkItem) -> tuple[QueueEntry, PullRequest 
 
 
 def gate_policy(ctx: Context) -> GatePolicy:
-    return GatePolicy(reviews=pipeline.policy_from_config(ctx.config).reviews, tests=True)
+    policy = pipeline.policy_from_config(ctx.config)
+    return GatePolicy(reviews=policy.reviews, tests=True,
+                      merge_without_checks=policy.merge_without_checks)
 
 
 def verdicts_of(item: WorkItem) -> list[dict[str, Any]]:
