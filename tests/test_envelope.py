@@ -3,6 +3,7 @@ wrapper's behaviour run for real (`sh run.sh` around the claude stand-in in a re
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -324,8 +325,9 @@ def test_a_stopped_run_keeps_its_work(scripted, sig, background):
     world, a, run_dir, start = scripted
     start(f"echo '{INIT}'\necho half done > half.txt\nexec sleep 300\n", background=background)
     wait_for(lambda: (Path(a.worktree) / "half.txt").exists())
-    for group in ("pid", "claude_pid"):           # both groups, as `coordssh stop` does
-        os.killpg(int(_read(run_dir, group)), sig)
+    os.killpg(int(_read(run_dir, "pid")), sig)     # both groups, as `coordssh stop` does;
+    with contextlib.suppress(ProcessLookupError):    # the wrapper's trap may have ended
+        os.killpg(int(_read(run_dir, "claude_pid")), sig)  # the agent's already
     wait_for(lambda: _finished(run_dir))
     rescue = _read(run_dir, "rescue_sha")
     assert git("log", "-1", "--format=%s", rescue, cwd=world.clone).strip() == \

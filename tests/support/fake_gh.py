@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -24,10 +25,18 @@ class FakeGitHub:
                 "FAKE_GH_LOG": str(self.log_path)}
 
     def load(self) -> dict[str, Any]:
-        return json.loads(self.state_path.read_text(encoding="utf-8"))
+        """The state, read under the lock the fake gh writes it under (a gh call running in a
+        run's process at the same moment never shows a half-written file)."""
+        with open(self.state_path, encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+            return json.loads(fh.read())
 
     def save(self, state: dict[str, Any]) -> None:
-        self.state_path.write_text(json.dumps(state), encoding="utf-8")
+        with os.fdopen(os.open(self.state_path, os.O_RDWR | os.O_CREAT, 0o600), "r+",
+                       encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.truncate()
+            fh.write(json.dumps(state))
 
     def update(self, **changes: Any) -> None:
         self.save({**self.load(), **changes})
