@@ -346,6 +346,24 @@ def test_gh_rows_become_candidates_with_milestones():
     assert (none.milestone, none.milestone_due) == (None, None)
 
 
+async def test_milestones_from_gh_order_the_plan(fleet):
+    """Through gh: a milestone with a due date first (earliest first), then one without, then
+    none; age only breaks ties inside those."""
+    fleet.issue("app", 1, "oldest, no milestone", created=day(1))
+    fleet.issue("app", 2, "undated milestone", created=day(2), milestone={"title": "later"})
+    fleet.issue("app", 3, "due last", created=day(3),
+                milestone={"title": "v2", "due": "2024-09-01T00:00:00Z", "number": 2})
+    fleet.issue("app", 4, "due first", created=day(4),
+                milestone={"title": "v1", "due": "2024-06-01T00:00:00Z", "number": 1})
+    fleet.machine("m1", ("app",), max_workers=4)
+    plan = await make_plan(_context(fleet), fleet.source())
+    proposals = plan.schedule.proposals
+    assert [p.issue for p in proposals] == [4, 3, 2, 1]
+    assert "milestone v1 (due 2024-06-01)" in proposals[0].rationale
+    assert "milestone later" in proposals[2].rationale
+    assert "milestone" not in proposals[3].rationale
+
+
 class RelabelledAfterListing:
     """An IssueSource over the fake gh whose issue is labelled `blocked` on GitHub right after
     the list was read (what `gh issue view` then says is what counts)."""

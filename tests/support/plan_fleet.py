@@ -21,8 +21,6 @@ from coordssh.transport.connect import Connector
 from tests.support.dispatch import FAKE_CLAUDE, GitWorld
 from tests.support.fake_gh import FakeGitHub
 
-# the fake gh (tests/bin/gh) does not know `milestone`; the real one does (plan_source.FIELDS)
-FAKE_FIELDS = ("number", "title", "labels", "createdAt", "body", "state")
 
 
 @dataclass
@@ -74,7 +72,7 @@ class PlanFleet:
                        forge_factory=lambda repo: forge_for(repo, gh=self.gh.gh, env=env))
 
     def source(self) -> GhIssueSource:
-        return GhIssueSource(gh=self.gh.gh, env=self.gh.env, fields=FAKE_FIELDS)
+        return GhIssueSource(gh=self.gh.gh, env=self.gh.env)
 
     def gh_calls(self) -> list[tuple[str, str]]:
         """(command, repo) of every gh invocation so far."""
