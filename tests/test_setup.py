@@ -85,7 +85,8 @@ def test_check_then_setup_then_check_over_ssh(tmp_path, sshd, ssh_home, claude_b
     code, first = setup_json(capsys, "sshbox", "--check", "--config", str(config))
     assert code == 0 and first["check"] is True
     assert states(first) == {"git": "ok", "tmux": "ok", "worktree_root and run_root": "changed",
-                             "repos cloned": "changed", "claude found": "ok",
+                             "repos cloned": "changed", "git identity": "ok",
+                             "claude found": "ok",
                              "a claude config dir per worker slot": "skipped",
                              "claude logged in": "ok"}
     assert first["changes"] == 2

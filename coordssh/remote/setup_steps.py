@@ -83,6 +83,21 @@ while [ $# -ge 3 ]; do
 done
 '''
 
+# $1 mode, $2 user.name, $3 user.email to set globally when git has no identity (may be empty).
+# `git var` judges the identity exactly as `git commit` will (the machine's env included).
+IDENTITY_SCRIPT = SAY + r'''
+mode=$1; name=$2; email=$3
+cd / || exit 1
+if id=$(git var GIT_COMMITTER_IDENT 2>/dev/null) && git var GIT_AUTHOR_IDENT >/dev/null 2>&1; then
+  say ok identity set "${id% * *}"; exit 0
+fi
+if [ -z "$name" ] || [ -z "$email" ]; then say failed identity no_identity ""; exit 0; fi
+if [ "$mode" != apply ]; then say changed identity would_set "$name <$email>"; exit 0; fi
+if err=$( (git config --global user.name "$name" && git config --global user.email "$email") 2>&1)
+then say changed identity identity_set "$name <$email>"
+else say failed identity cannot_set "$err"; fi
+'''
+
 # $1 claude's absolute path, $2 config dirs (one per line; an empty line: the default), then
 # the arguments of the check. Exit 0 = logged in. Only `authMethod` is read of its output.
 AUTH_SCRIPT = EXPAND_HOME + SAY + r'''
@@ -118,6 +133,10 @@ def directories_command(mode: str, paths: list[str]) -> Command:
 
 def clones_command(mode: str, clones: list[tuple[str, str, str]]) -> Command:
     return sh_script(CLONES_SCRIPT, mode, *(part for clone in clones for part in clone))
+
+
+def identity_command(mode: str, name: str, email: str, env: dict[str, str]) -> Command:
+    return env_command(env, sh_script(IDENTITY_SCRIPT, mode, name, email))
 
 
 def auth_command(claude_path: str, args: tuple[str, ...], config_dirs: list[str],

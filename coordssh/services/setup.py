@@ -188,6 +188,13 @@ async def _clones(run: _Run, step: SetupStep) -> StepResult:
     return await _exec(run, step, remote.clones_command(run.mode, clones), remote.CLONE_TIMEOUT)
 
 
+async def _identity(run: _Run, step: SetupStep) -> StepResult:
+    o = step.options
+    command = remote.identity_command(run.mode, o["user_name"], o["user_email"],
+                                      run.machine.env)
+    return await _exec(run, step, command, remote.STEP_TIMEOUT)
+
+
 def _clone_url(repo) -> str:
     if repo is None:
         return ""
@@ -231,4 +238,5 @@ async def _auth(run: _Run, step: SetupStep) -> StepResult:
 
 
 STEPS = {"package": _package, "directories": _directories, "clones": _clones,
+         "git_identity": _identity,
          "claude": _claude, "claude_config_dirs": _config_dirs, "claude_auth": _auth}

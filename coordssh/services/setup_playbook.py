@@ -24,6 +24,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "package": ("command", "package", "install", "only_with_launcher"),
     "directories": ("paths",),
     "clones": (),
+    "git_identity": ("user_name", "user_email"),
     "claude": (),
     "claude_config_dirs": ("enabled", "root"),
     "claude_auth": ("args",),
@@ -114,6 +115,14 @@ def _checked(kind: str, options: dict, where: tuple, problem) -> dict:
         if not isinstance(paths, list) or any(p not in ROOTS for p in paths):
             problem((*where, "paths"), f"a list of {' and '.join(ROOTS)}")
         options["paths"] = paths
+    elif kind == "git_identity":
+        for key in ("user_name", "user_email"):
+            value = options.setdefault(key, "")
+            if not isinstance(value, str) or "\n" in value:
+                problem((*where, key), "one line of text (or leave it out)")
+        if bool(options["user_name"]) != bool(options["user_email"]):
+            problem((*where, "user_email" if options["user_name"] else "user_name"),
+                    "give both user_name and user_email, or neither")
     elif kind == "claude_config_dirs":
         _flag(options, "enabled", where, problem)
         root = options.setdefault("root", DEFAULT_SLOT_ROOT)

@@ -40,6 +40,15 @@ def explain(step, record: Record) -> str:
         "cloned": f"cloned to {t}",
         "clone_failed": f"git clone failed: {t} (can this machine reach the URL with its own "
                         f"credentials?)",
+        # git identity
+        "set": f"commits are made as {t}",
+        "no_identity": "git has no identity here, so the agent's commits fail: run `git config "
+                       "--global user.name NAME` and `git config --global user.email EMAIL` on "
+                       "the machine, or give user_name and user_email to the playbook's "
+                       "git_identity step",
+        "would_set": f"would set git's global identity to {t}",
+        "identity_set": f"git's global identity set to {t}",
+        "cannot_set": f"cannot set git's identity: {t}",
         # claude login
         "logged_in": "logged in" + (f" ({t})" if t else ""),
         "not_logged_in": f"not logged in ({t}): run `claude` on the machine and /login "
