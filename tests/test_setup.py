@@ -202,11 +202,14 @@ def test_the_playbook_is_not_a_role_and_problems_name_their_line(tmp_path):
     assert find_setup_playbook(tmp_path) == tmp_path / "setup" / "machine.yml"
     with pytest.raises(ConfigError) as err:
         parse_setup_playbook("steps:\n  - step: clones\n  - step: shell\n    run: rm -rf /\n"
-                             "  - step: package\n    command: git\n    install: yes please\n",
+                             "  - step: package\n    command: git\n    install: yes please\n"
+                             "  - step: git_identity\n    user_name: me\n",
                              tmp_path / "machine.yml")
     problems = "\n".join(err.value.problems)
     assert "machine.yml:3: steps[1].step: 'shell' is not a step" in problems
     assert "machine.yml:7: steps[2].install: must be true or false" in problems
+    assert ("steps[3].user_email: give both user_name and user_email, or neither"
+            in problems)
 
 
 def test_an_unreachable_machine_is_reported_and_the_others_go_on(tmp_path, claude_bin, capsys):
