@@ -33,13 +33,13 @@ def fold_tool_result(s: StreamState, e: Event) -> None:
         if e.data.get("denied"):
             tid = e.data.get("tool_use_id", "")
             _add_denial(s, tid, s.tool_calls.get(tid) or "a tool call")
-        s._last_event = e
+        s.summary_event = e
 
 
 def fold_denial(s: StreamState, e: Event) -> None:
     tid = e.data.get("tool_use_id", "")
     _add_denial(s, tid, s.tool_calls.get(tid) or e.name or "a tool call")
-    s._last_event = e
+    s.summary_event = e
 
 
 def _add_denial(s: StreamState, tool_use_id: str, label: str) -> None:
