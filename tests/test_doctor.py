@@ -232,6 +232,7 @@ def test_gh_auth_is_checked_when_a_repo_is_on_github(
 PROBE_OUTPUT = (
     "home\t/home/dev\n"
     "git\tgit version 2.43.0\n"
+    "ident\tDev Eloper <dev@example.com>\n"
     "tmux\t\n"
     "claude\tok\tlogin-shell\t/home/dev/.local/bin/claude\t2.0.14 (Claude Code)\n"
     "root\tworktree\tcreated\t/home/dev/.coordssh/worktrees\n"
@@ -246,6 +247,7 @@ def test_parse_probe_reads_every_record_and_masks_credentials() -> None:
     facts = parse_probe(PROBE_OUTPUT)
     assert facts.complete and facts.home == "/home/dev"
     assert (facts.git, facts.tmux) == ("2.43.0", None)
+    assert facts.git_identity == "Dev Eloper <dev@example.com>"
     assert (facts.claude_state, facts.claude_via, facts.claude_path, facts.claude_version) == (
         "ok", "login-shell", "/home/dev/.local/bin/claude", "2.0.14 (Claude Code)")
     assert facts.roots["run"].state == "not_writable"
@@ -270,3 +272,13 @@ def test_assess_warns_about_shell_cost_disk_and_missing_tmux() -> None:
     assert any("run_root /srv/runs" in m and "not writable" in m for m in text)
     assert any("repo_paths.web" in m and "dubious ownership" in m for m in text)
     assert all(p.machine == "box" for p in problems)
+    assert not any("git has no identity" in m for m in text)
+
+
+def test_assess_warns_when_git_cannot_commit() -> None:
+    machine = Machine(name="box")
+    facts = parse_probe(PROBE_OUTPUT.replace("ident\tDev Eloper <dev@example.com>\n", "ident\t\n"))
+    [problem] = [p for p in assess(machine, facts, None, {}) if "identity" in p.message]
+    assert problem.severity == WARNING
+    assert problem.message.startswith("git has no identity for the SSH user on box")
+    assert "coordssh setup box" in problem.fix

@@ -104,6 +104,13 @@ def _cli(capsys, *args: str) -> tuple[int, dict]:
     return code, json.loads(out) if out.strip() else {}
 
 
+def _identity_warned(capsys, config: Path) -> bool:
+    """`coordssh doctor` warns that git cannot commit as the machine's user."""
+    _, report = _cli(capsys, "doctor", "fresh", "--config", str(config))
+    [machine] = report["machines"]
+    return any("git has no identity" in p["message"] for p in machine["problems"])
+
+
 def _steps(report: dict) -> dict[str, dict]:
     return {s["name"]: s for m in report["machines"] for s in m["steps"]}
 
@@ -145,6 +152,8 @@ def _fresh_user_flow(user, base, tmp_path, capsys, sshd):
     if identity["state"] == "failed":
         assert "the agent's commits fail" in identity["items"][0]["message"]
 
+    assert _identity_warned(capsys, config) is (identity["state"] == "failed")   # doctor too
+
     playbook_dir = tmp_path / "playbooks"
     (playbook_dir / "setup").mkdir(parents=True)
     shipped = (HERE.parent / "coordssh" / "data" / "playbooks" / "setup" / "machine.yml")
@@ -169,6 +178,7 @@ def _fresh_user_flow(user, base, tmp_path, capsys, sshd):
 
     code, again = _cli(capsys, "setup", "fresh", "--check", "--config", str(config))
     assert code == 0 and again["changes"] == 0, again
+    assert _identity_warned(capsys, config) is False
     assert {s["state"] for s in _steps(again).values()} <= {"ok", "skipped"}
 
     code, started = _cli(capsys, "assign", "fresh", "demo", "3", "--title", "Fresh start",

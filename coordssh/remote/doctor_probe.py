@@ -5,6 +5,7 @@ of the machine's repos. Output: one tab-separated record per line, `end` last:
 
     home    /home/u
     git     git version 2.39.2            (empty when git is missing)
+    ident   Name <email>                  git's committer identity (empty: commits fail)
     tmux    tmux 3.3a                     (empty when tmux is missing)
     claude  STATE VIA PATH VERSION        STATE: ok | missing | not_executable | broken
     root    worktree|run STATE PATH       STATE: ok | created | not_writable | cannot_create
@@ -51,6 +52,7 @@ check_root() {
 claude=$1; wt=$(expand_home "$2"); rr=$(expand_home "$3"); shift 3
 say home "$HOME"
 say git "$(git --version 2>/dev/null)"
+say ident "$(cd / && git var GIT_COMMITTER_IDENT 2>/dev/null | sed 's/ [0-9]* [-+][0-9]*$//')"
 say tmux "$(tmux -V 2>/dev/null)"
 resolve_claude "$claude"; v=
 if [ -z "$claude_path" ] || [ ! -e "$claude_path" ]; then st=missing
@@ -94,6 +96,7 @@ class RootFacts:
 class ProbeFacts:
     home: str = ""
     git: str | None = None
+    git_identity: str = ""  # empty: git cannot commit as this user (no user.email, no guess)
     tmux: str | None = None
     claude_state: str = "missing"
     claude_via: str = ""
@@ -132,6 +135,8 @@ def parse_probe(text: str) -> ProbeFacts:
             values["home"] = f[0]
         elif key == "git":
             values["git"] = _version(f[0], "git version")
+        elif key == "ident":
+            values["git_identity"] = f[0].strip()
         elif key == "tmux":
             values["tmux"] = _version(f[0], "tmux")
         elif key == "claude":

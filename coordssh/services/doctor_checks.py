@@ -57,6 +57,13 @@ def _tools(machine: Machine, facts: ProbeFacts) -> list[Problem]:
     if not facts.git:
         found.append(Problem(ERROR, f"git is not installed on {machine.name}",
                              f"install git on {machine.name} (apt-get install git)"))
+    if facts.git and not facts.git_identity:
+        found.append(Problem(
+            WARNING, f"git has no identity for the SSH user on {machine.name}: the agent's "
+                     "commits fail (its work is kept only by coordssh's rescue commit)",
+            f"`coordssh setup {machine.name}` with user_name and user_email in the setup "
+            f"playbook's git_identity step, or `git config --global user.name ...` and "
+            f"`user.email ...` on {machine.name}"))
     if machine.launcher == "tmux" and not facts.tmux:
         found.append(Problem(ERROR, f"launcher is tmux but tmux is not installed on {machine.name}",
                              f"install tmux on {machine.name}, or set `launcher: nohup`"))
