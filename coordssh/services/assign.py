@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from coordssh.config.schema import Machine, Repo
 from coordssh.domain import models as m
+from coordssh.domain import stages
 from coordssh.domain.models import Assignment, new_assignment_id
+from coordssh.domain.work import WorkItem
 from coordssh.errors import NotFound, RemoteCommandFailed
 from coordssh.remote import envelope, launcher
 from coordssh.remote.checkout import Checkout, checkout_for
 from coordssh.remote.tmux import session_name
 from coordssh.remote.worktree import OriginFacts, branch_name, origin_facts, worktree_path
 from coordssh.services import claims, pipeline
-from coordssh.services.brief import ROLE, Brief, make_brief
+from coordssh.services.brief import ROLE, Brief, make_brief, render_prompt
 from coordssh.services.context import Context
 from coordssh.shell.paths import expand_with, join
 from coordssh.transport.base import Transport
@@ -96,9 +98,12 @@ async def _on_machine(ctx: Context, request: AssignRequest, machine: Machine, re
     checkout = _checkout(ctx, machine, repo, brief, facts)
     claude = await launcher.claude_path(transport, machine.claude_command, ctx.board,
                                         remember=not request.dry_run)
-    shape = RunShape(extra={"briefing": request.briefing} if request.briefing else {})
+    shape = RunShape(extra={"briefing": request.briefing} if request.briefing else {},
+                     reopen=True)
+    brief = on_branch(brief, repo, checkout.branch, request.briefing)
     plan = plan_run(ctx, machine, repo, repo_path, brief, facts, checkout, claude, shape)
     notes += [checkout.note] if checkout.continued else []
+    notes += reopen_note(ctx.board.get_work(f"{repo.name}#{request.issue}"), checkout.branch)
     if request.dry_run:
         return plan.result(dry_run=True, notes=tuple(notes))
     return await start_run(ctx, transport, machine, plan, check_claims=not request.force,
@@ -151,13 +156,26 @@ def _checkout(ctx: Context, machine: Machine, repo: Repo, brief: Brief,
               facts: OriginFacts) -> Checkout:
     """The issue's own branch (an earlier run's, continued) or a new one at the fresh base."""
     issue = brief.issue.number
-    new_name = branch_name(issue, brief.issue.title)
-    item = ctx.board.get_work(f"{repo.name}#{issue}")
-    if item is not None and item.stage == "merged" and item.branch:
-        facts = claims.merged_by_pr(facts, item.branch)     # the PR says so, whatever git shows
-    owned = claims.issue_branch(ctx.board.list(include_archived=True), repo.name, issue, facts,
-                                new_name)
-    return checkout_branch(ctx, machine, owned or new_name, facts)
+    branch = claims.branch_for(ctx.board.list(include_archived=True),
+                               ctx.board.get_work(f"{repo.name}#{issue}"), repo.name, issue,
+                               facts, branch_name(issue, brief.issue.title))
+    return checkout_branch(ctx, machine, branch, facts)
+
+
+def on_branch(brief: Brief, repo: Repo, branch: str, briefing: str) -> Brief:
+    """The brief whose prompt names the branch the run works on (a new cycle's `-2`)."""
+    if branch == branch_name(brief.issue.number, brief.issue.title):
+        return brief
+    return replace(brief, prompt=render_prompt(brief.playbook, repo, brief.issue, branch,
+                                               briefing))
+
+
+def reopen_note(item: WorkItem | None, branch: str) -> list[str]:
+    if item is None or not stages.reopens(item.stage):
+        return []
+    pr = f", PR #{item.pr_number}" if item.pr_number else ""
+    return [f"reopens {item.key} ({item.stage}: branch {item.branch}{pr}): cycle "
+            f"{item.cycle + 1} on branch {branch}"]
 
 
 def checkout_branch(ctx: Context, machine: Machine, branch: str, facts: OriginFacts) -> Checkout:
@@ -174,6 +192,7 @@ class RunShape:
 
     role: str = ROLE
     mode: str = "new"             # new | retry | continue (domain/stages.MODES)
+    reopen: bool = False          # an explicit assign: a merged/abandoned item starts a new cycle
     worktree: str = ""            # a path to use (continue: the earlier run's, --resume's cwd)
     resume: str = ""              # the session to continue (`claude --resume`), kept as its id
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -262,7 +281,8 @@ def _record_intent(ctx: Context, machine: Machine, plan: Plan, *, check_claims: 
             claims.ensure_unclaimed(assignment.repo, assignment.issue, holders, (), force=False)
         claims.ensure_capacity(machine, [row.id for row in live if row.machine == machine.name])
         pipeline.record_start(tx, assignment, ctx.clock(), mode=plan.shape.mode,
-                              rung=pipeline.rung_of(ctx.config, assignment.model))
+                              rung=pipeline.rung_of(ctx.config, assignment.model),
+                              reopen=plan.shape.reopen)
 
 
 async def _dispatch(ctx: Context, transport: Transport, machine: Machine, plan: Plan) -> int | None:
