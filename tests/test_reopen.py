@@ -13,11 +13,16 @@ from coordssh.domain.work import Event, WorkItem
 from coordssh.errors import Refused, TransitionRefused
 from coordssh.services import pipeline
 from coordssh.services.assign import AssignRequest, assign
+from coordssh.services.approve import approve
 from coordssh.services.merge_queue import run_queue
+from coordssh.services.plan import make_plan
 from coordssh.services.pr import open_pr
 from coordssh.services.stop import stop
 from coordssh.services.work_view import work_views
 from tests.support.dispatch import contexts, world  # noqa: F401 (fixtures)
+from tests.support.dispatch import reap
+from tests.support.plan_fleet import PlanFleet
+from tests.support.plan_world import LINES, base_files, branch_with, edit_line
 from tests.support.prflow import github_context, github_rig, implemented, judge_head, set_repo
 
 MADE = "coordssh-fake-success.txt"
@@ -155,3 +160,36 @@ async def test_a_live_item_is_still_claimed_and_only_an_assign_reopens(local_mac
     assert ctx.board.get_work(key) == item                  # nothing written
     assert (await stop(ctx, run.id)).assignment.terminal
     assert [e["kind"] for e in ctx.board.events(key)].count("reopened") == 1
+
+
+async def test_plan_and_approve_reopen_the_way_assign_does(tmp_path):
+    """An abandoned item's branch on origin holds nothing (the plan proposes the issue); a
+    merged item's issue too; approve dispatches through assign, which starts the new cycles."""
+    fleet = PlanFleet.create(tmp_path, {"app": ()})
+    world = fleet.worlds["app"]
+    base_files(world, {"src/a.py": LINES})
+    fleet.issue("app", 5, "five", created="2024-04-01T10:00:00Z")
+    fleet.issue("app", 6, "six", created="2024-04-02T10:00:00Z")
+    fleet.machine("m1", ("app",), max_workers=3)
+    ctx = fleet.context()
+    try:
+        kept = branch_with(world, "issue-5-five", {"src/a.py": edit_line(3, "given up")})
+        with ctx.board.transaction() as tx:
+            tx.put_work(WorkItem("app", 5, branch="issue-5-five", stage=s.ABANDONED,
+                                 pr_number=2, head_sha=kept, runs=("old5",)))
+            tx.put_work(WorkItem("app", 6, branch="issue-6-six", stage=s.MERGED, pr_number=3,
+                                 head_sha="c" * 40, runs=("old6",)))
+        plan = await make_plan(ctx, fleet.source())
+        assert sorted(p.issue for p in plan.schedule.proposals) == [5, 6], plan.schedule.skipped
+        result = await approve(ctx, ["all"])
+        assert [o.status for o in result.outcomes] == ["dispatched", "dispatched"], result
+        five, six = ctx.board.get_work("app#5"), ctx.board.get_work("app#6")
+        assert (five.branch, five.cycle, five.pr_number, five.head_sha) == (
+            "issue-5-five-2", 2, None, "")
+        assert (six.branch, six.cycle, six.pr_number) == ("issue-6-six", 2, None)
+        assert five.earlier[0]["stage"] == s.ABANDONED and six.earlier[0]["pr_number"] == 3
+        assert {ctx.board.get(five.runs[0]).branch, ctx.board.get(six.runs[0]).branch} == {
+            "issue-5-five-2", "issue-6-six"}
+        assert world.heads()["issue-5-five"] == kept
+    finally:
+        reap(ctx.board)
