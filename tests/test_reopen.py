@@ -12,7 +12,8 @@ from coordssh.domain import stages as s
 from coordssh.domain.work import Event, WorkItem
 from coordssh.errors import Refused, TransitionRefused
 from coordssh.services import pipeline
-from coordssh.services.assign import AssignRequest, assign
+from coordssh.cli.render.assign import summary_text
+from coordssh.services.assign import AssignRequest, AssignResult, assign
 from coordssh.services.approve import approve
 from coordssh.services.merge_queue import run_queue
 from coordssh.services.plan import make_plan
@@ -20,7 +21,7 @@ from coordssh.services.pr import open_pr
 from coordssh.services.stop import stop
 from coordssh.services.work_view import work_views
 from tests.support.dispatch import contexts, world  # noqa: F401 (fixtures)
-from tests.support.dispatch import reap
+from tests.support.dispatch import envelope_file, reap
 from tests.support.plan_fleet import PlanFleet
 from tests.support.plan_world import LINES, base_files, branch_with, edit_line
 from tests.support.prflow import github_context, github_rig, implemented, judge_head, set_repo
@@ -51,6 +52,7 @@ async def second_cycle(ctx, key: str, first: WorkItem, old_pr: int) -> WorkItem:
     assert item.head_sha == run.pushed_sha and item.head_sha != first.head_sha
     assert item.pr_number is None and item.pr_url == "" and item.verdicts == ()
     assert item.runs == (run.id,) and item.cycle == 2
+    assert f"on the branch `{item.branch}`" in envelope_file(run.run_dir, "prompt.md")
     assert (item.rounds.fix, item.rounds.review, item.rounds.retry) == (0, 0, 0)
     [earlier] = item.earlier
     assert (earlier["branch"], earlier["pr_number"], earlier["head_sha"]) == (
@@ -147,9 +149,16 @@ async def test_a_live_item_is_still_claimed_and_only_an_assign_reopens(local_mac
     assert "demo#9 is merged: starting an implement run is not possible now" in \
         refused.value.message
     assert "coordssh assign" in refused.value.hint
+    dry = await assign(ctx, AssignRequest(machine="localbox", repo="demo", issue=9,
+                                          title="Thing", dry_run=True))
+    assert "reopens demo#9 (merged: branch issue-9-thing, PR #3): cycle 2 on branch " \
+           "issue-9-thing" in dry.notes
+    assert ctx.board.get_work(key).stage == s.MERGED       # a dry run reopens nothing
     run = (await assign(ctx, AssignRequest(machine="localbox", repo="demo", issue=9,
                                            title="Thing", briefing="[[fake-claude:hang]]"))
            ).assignment
+    assert "  note      reopens demo#9 (merged" in summary_text(
+        AssignResult(ctx.board.get(run.id), "", "", ""))
     item = ctx.board.get_work(key)
     assert (item.stage, item.branch, item.cycle, item.pr_number) == (
         s.IMPLEMENTING, run.branch, 2, None)

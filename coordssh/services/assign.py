@@ -98,12 +98,13 @@ async def _on_machine(ctx: Context, request: AssignRequest, machine: Machine, re
     checkout = _checkout(ctx, machine, repo, brief, facts)
     claude = await launcher.claude_path(transport, machine.claude_command, ctx.board,
                                         remember=not request.dry_run)
-    shape = RunShape(extra={"briefing": request.briefing} if request.briefing else {},
-                     reopen=True)
+    reopens = reopen_note(ctx.board.get_work(f"{repo.name}#{request.issue}"), checkout.branch)
+    extra = {"briefing": request.briefing} if request.briefing else {}
+    shape = RunShape(extra={**extra, **({"reopens": reopens} if reopens else {})}, reopen=True)
     brief = on_branch(brief, repo, checkout.branch, request.briefing)
     plan = plan_run(ctx, machine, repo, repo_path, brief, facts, checkout, claude, shape)
     notes += [checkout.note] if checkout.continued else []
-    notes += reopen_note(ctx.board.get_work(f"{repo.name}#{request.issue}"), checkout.branch)
+    notes += [reopens] if reopens else []
     if request.dry_run:
         return plan.result(dry_run=True, notes=tuple(notes))
     return await start_run(ctx, transport, machine, plan, check_claims=not request.force,
@@ -170,12 +171,13 @@ def on_branch(brief: Brief, repo: Repo, branch: str, briefing: str) -> Brief:
                                                briefing))
 
 
-def reopen_note(item: WorkItem | None, branch: str) -> list[str]:
+def reopen_note(item: WorkItem | None, branch: str) -> str:
+    """What the assign does to a merged/abandoned item ("" for any other)."""
     if item is None or not stages.reopens(item.stage):
-        return []
+        return ""
     pr = f", PR #{item.pr_number}" if item.pr_number else ""
-    return [f"reopens {item.key} ({item.stage}: branch {item.branch}{pr}): cycle "
-            f"{item.cycle + 1} on branch {branch}"]
+    return (f"reopens {item.key} ({item.stage}: branch {item.branch}{pr}): cycle "
+            f"{item.cycle + 1} on branch {branch}")
 
 
 def checkout_branch(ctx: Context, machine: Machine, branch: str, facts: OriginFacts) -> Checkout:
