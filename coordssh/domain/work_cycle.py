@@ -71,6 +71,15 @@ def stage_of_run(item: WorkItem, run_id: str) -> str:
     return str(earlier["stage"]) if earlier is not None else item.stage
 
 
+def reopen_note(item: WorkItem | None, branch: str) -> str:
+    """What an assign on `branch` does to the item: "" unless it starts a new cycle."""
+    if item is None or not s.reopens(item.stage):
+        return ""
+    pr = f", PR #{item.pr_number}" if item.pr_number else ""
+    return (f"reopens {item.key} ({item.stage}: branch {item.branch}{pr}): cycle "
+            f"{item.cycle + 1} on branch {branch}")
+
+
 def earlier_of(data: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
     """`earlier` read back from the board."""
     return tuple(dict(e) for e in data.get("earlier", ()))

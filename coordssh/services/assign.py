@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from coordssh.config.schema import Machine, Repo
 from coordssh.domain import models as m
-from coordssh.domain import stages
 from coordssh.domain.models import Assignment, new_assignment_id
-from coordssh.domain.work import WorkItem
+from coordssh.domain.work_cycle import reopen_note
 from coordssh.errors import NotFound, RemoteCommandFailed
 from coordssh.remote import envelope, launcher
 from coordssh.remote.checkout import Checkout, checkout_for
 from coordssh.remote.tmux import session_name
 from coordssh.remote.worktree import OriginFacts, branch_name, origin_facts, worktree_path
 from coordssh.services import claims, pipeline
-from coordssh.services.brief import ROLE, Brief, make_brief, render_prompt
+from coordssh.services.brief import ROLE, Brief, make_brief, on_branch
 from coordssh.services.context import Context
 from coordssh.shell.paths import expand_with, join
 from coordssh.transport.base import Transport
@@ -163,21 +162,6 @@ def _checkout(ctx: Context, machine: Machine, repo: Repo, brief: Brief,
     return checkout_branch(ctx, machine, branch, facts)
 
 
-def on_branch(brief: Brief, repo: Repo, branch: str, briefing: str) -> Brief:
-    """The brief whose prompt names the branch the run works on (a new cycle's `-2`)."""
-    if branch == branch_name(brief.issue.number, brief.issue.title):
-        return brief
-    return replace(brief, prompt=render_prompt(brief.playbook, repo, brief.issue, branch,
-                                               briefing))
-
-
-def reopen_note(item: WorkItem | None, branch: str) -> str:
-    """What the assign does to a merged/abandoned item ("" for any other)."""
-    if item is None or not stages.reopens(item.stage):
-        return ""
-    pr = f", PR #{item.pr_number}" if item.pr_number else ""
-    return (f"reopens {item.key} ({item.stage}: branch {item.branch}{pr}): cycle "
-            f"{item.cycle + 1} on branch {branch}")
 
 
 def checkout_branch(ctx: Context, machine: Machine, branch: str, facts: OriginFacts) -> Checkout:
