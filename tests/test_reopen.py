@@ -41,10 +41,11 @@ async def to_pr(ctx, key: str) -> int:
     return (await open_pr(ctx, key)).pr.number
 
 
-async def second_cycle(ctx, key: str, first: WorkItem, old_pr: int) -> WorkItem:
+async def second_cycle(ctx, key: str, first: WorkItem, old_pr: int,
+                       machine: str = "localbox") -> WorkItem:
     """The issue assigned again to a pushed head: the new branch is the item's, nothing of the
     first cycle's branch, head, verdicts, PR or rounds is left on it."""
-    now = await implemented(ctx, "localbox", first.issue)
+    now = await implemented(ctx, machine, first.issue)
     assert now == key
     item = ctx.board.get_work(key)
     run = ctx.board.get(item.runs[-1])
@@ -61,13 +62,13 @@ async def second_cycle(ctx, key: str, first: WorkItem, old_pr: int) -> WorkItem:
     return item
 
 
-async def test_a_merged_item_assigned_again_works_on_its_new_branch(local_machine, contexts,
-                                                                   world, tmp_path):
+async def test_a_merged_item_assigned_again_works_on_its_new_branch(machine, contexts, world,
+                                                                   tmp_path):
     fake = github_rig(tmp_path, world)
     fake.add_issue(7, "Add hello")
-    ctx = github_context(contexts, local_machine, fake)
+    ctx = github_context(contexts, machine, fake)
     set_repo(ctx, test_command=f"test -f {MADE}")
-    key = await implemented(ctx, "localbox", 7)
+    key = await implemented(ctx, machine.name, 7)
     old_pr = await to_pr(ctx, key)
     [line] = (await run_queue(ctx, method="squash")).lines
     assert line.outcome == "merged", line
@@ -76,7 +77,7 @@ async def test_a_merged_item_assigned_again_works_on_its_new_branch(local_machin
     old_pull = fake.pull(old_pr)
     reopen_issue(fake, 7)
 
-    item = await second_cycle(ctx, key, first, old_pr)
+    item = await second_cycle(ctx, key, first, old_pr, machine.name)
     await judge_head(ctx, key)                              # tests the new head
     test_run = ctx.board.get(ctx.board.get_work(key).runs[-1])
     assert (test_run.role, test_run.base_sha) == ("test", item.head_sha)
@@ -202,3 +203,14 @@ async def test_plan_and_approve_reopen_the_way_assign_does(tmp_path):
         assert world.heads()["issue-5-five"] == kept
     finally:
         reap(ctx.board)
+
+
+def test_the_merged_comment_names_the_pr_of_its_event_not_the_items_new_cycle():
+    from coordssh.services.notify_comments import comment_for
+
+    event = {"seq": 3, "work": "demo#7", "at": 100.0, "kind": "pr_merged", "run": "",
+             "data": {"sha": "a" * 40, "number": 4}}
+    reopened = WorkItem("demo", 7, branch="issue-7-x-2", stage=s.IMPLEMENTING, pr_number=None)
+    assert comment_for(event, None, reopened).body == "**coordssh**: merged. PR #4."
+    later = WorkItem("demo", 7, branch="issue-7-x-2", stage=s.PR_OPEN, pr_number=9)
+    assert comment_for(event, None, later).body == "**coordssh**: merged. PR #4."
