@@ -162,8 +162,6 @@ def _checkout(ctx: Context, machine: Machine, repo: Repo, brief: Brief,
     return checkout_branch(ctx, machine, branch, facts)
 
 
-
-
 def checkout_branch(ctx: Context, machine: Machine, branch: str, facts: OriginFacts) -> Checkout:
     """`branch` checked out for a new run on `machine` (continued when it exists)."""
     live = {row.worktree for row in ctx.board.list(live_only=True) if row.machine == machine.name}
