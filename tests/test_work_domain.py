@@ -40,7 +40,8 @@ def event_for(key: str) -> Event:
         result = {"stale": "passed" if kind == "test_verdict" else "approve"}.get(detail, detail)
         return Event(kind, {"result": result, "sha": "f" * 40 if detail == "stale" else HEAD})
     data = {"head_moved": {"sha": NEW_SHA}, "pr_opened": {"number": 12, "url": "u"},
-            "merge_conflict": {"files": ["a.py"]}, "parked": {"until": NOW + 60, "reason": "x"}}
+            "merge_conflict": {"files": ["a.py"]}, "parked": {"until": NOW + 60, "reason": "x"},
+            "reopened": {"branch": "issue-7-x-2"}}
     return Event(kind, data.get(kind, {}))
 
 

@@ -34,7 +34,7 @@ ABANDONED = "abandoned"              # PR closed unmerged, or the operator gave 
 STAGES = (NEW, IMPLEMENTING, IMPLEMENTED, TESTING, TEST_FAILED, TESTED, FIXING, PR_OPEN,
           REVIEWING, CHANGES_REQUESTED, APPROVED, MERGING, CONFLICT, MERGED, INTERRUPTED,
           PARKED, ABANDONED)
-FINAL_STAGES = frozenset({MERGED, ABANDONED})   # nothing more happens unless a run reopens it
+FINAL_STAGES = frozenset({MERGED, ABANDONED})   # nothing more happens unless `reopened`
 
 ROLES = ("implement", "test", "fix", "review")
 RUNNING_STAGE = {"implement": IMPLEMENTING, "test": TESTING, "fix": FIXING,
@@ -61,6 +61,8 @@ EVENT_KINDS = (
     "parked",           # {until, reason}
     "unparked",         # {reason}
     "abandoned",        # {reason}
+    "reopened",         # {branch, base_branch, was_branch, was_stage, was_pr}; run = the new
+                        # cycle's first run: an explicit assign of a merged/abandoned issue
 )
 # written to the history only, never applied: the item was built by a board migration
 MIGRATED = "migrated"
@@ -92,8 +94,7 @@ def _rows() -> dict[tuple[str, str], str]:
     t: dict[tuple[str, str], str] = {}
     # starting runs: where each role may start, and where it goes
     starts = {
-        "implement": (NEW, IMPLEMENTING, INTERRUPTED, PARKED, ABANDONED, MERGED,
-                      *_IDLE_WITH_HEAD),
+        "implement": (NEW, IMPLEMENTING, INTERRUPTED, PARKED, *_IDLE_WITH_HEAD),
         "test": (INTERRUPTED, PARKED, *_IDLE_WITH_HEAD),
         "fix": (INTERRUPTED, PARKED, *_IDLE_WITH_HEAD),
         "review": (INTERRUPTED, PARKED, TESTED, PR_OPEN, APPROVED, CHANGES_REQUESTED),
@@ -158,11 +159,20 @@ def _rows() -> dict[tuple[str, str], str]:
         if stage not in RUNNING_STAGES and stage != MERGING:
             t[stage, "parked"] = PARKED
     t[PARKED, "unparked"] = RESUME
+    # a new cycle: only an explicit assign (or approve) of an issue carried to its end starts
+    # one (domain/work_cycle.py resets every field of the old branch); no run reopens it
+    t[MERGED, "reopened"] = NEW
+    t[ABANDONED, "reopened"] = NEW
     return t
 
 
 TABLE: dict[tuple[str, str], str] = _rows()
 EVENT_KEYS = tuple(sorted({key for _, key in TABLE}))
+
+
+def reopens(stage: str) -> bool:
+    """An item in `stage` starts a new cycle when its issue is assigned again."""
+    return (stage, "reopened") in TABLE
 
 
 def allowed_keys(stage: str) -> list[str]:

@@ -5,6 +5,8 @@ event_key(item, event))`, applies the event's facts to the item (runs, head SHA,
 rounds, spend, parking) and returns the new item; an event the table does not allow in the
 item's stage raises `TransitionRefused` naming the stage and what is allowed there. A new head
 SHA voids every verdict tied to another SHA (`verdicts` only ever holds the head's).
+`reopened` (an issue assigned again after its item merged or was abandoned) starts a new cycle:
+domain/work_cycle.py resets every field of the old branch in one place.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from coordssh.domain import stages as s
+from coordssh.domain import work_cycle as cycles
 from coordssh.errors import TransitionRefused
 
 TEST_RESULTS = ("passed", "failed")
@@ -76,10 +79,17 @@ class WorkItem:
     last_run: Mapping[str, Any] = field(default_factory=dict)  # id, role, status, reason, ...
     created_at: float = 0.0
     updated_at: float = 0.0
+    # the cycles before this one (work_cycle.summary): branch, stage, head, PR, runs, spend
+    earlier: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def key(self) -> str:
         return work_key(self.repo, self.issue)
+
+    @property
+    def cycle(self) -> int:
+        """1 for the first branch; +1 each time the issue is assigned again after its end."""
+        return cycles.cycle_of(self)
 
     def verdict(self, kind: str) -> Verdict | None:
         """The verdict of `kind` for the current head, if any."""
@@ -98,6 +108,7 @@ class WorkItem:
         for name in ("runs", "conflict_files"):
             known[name] = tuple(data.get(name, ()))
         known["last_run"] = dict(data.get("last_run", {}))
+        known["earlier"] = cycles.earlier_of(data)
         return cls(**known)
 
 
@@ -132,6 +143,9 @@ def event_key(item: WorkItem, event: Event) -> str:
                                     f"{result!r}", stage=item.stage, key=kind)
         sha = event.get("sha") or item.head_sha
         return f"{kind}.{'stale' if sha != item.head_sha else result}"
+    if kind == "reopened" and not event.get("branch"):
+        raise TransitionRefused(f"reopening {item.key} needs the new cycle's branch",
+                                stage=item.stage, key=kind)
     return kind
 
 
@@ -148,11 +162,13 @@ def transition(item: WorkItem, event: Event, now: float) -> WorkItem:
     key = event_key(item, event)
     target = s.TABLE.get((item.stage, key))
     if target is None:
+        again = (f"; `coordssh assign MACHINE {item.repo} {item.issue}` starts it again on a "
+                 "new branch (a new cycle)") if s.reopens(item.stage) else ""
         raise TransitionRefused(
             f"{item.key} is {item.stage}: {describe(key)} is not possible now",
             stage=item.stage, key=key,
             hint=f"`coordssh work {item.key}` shows what it waits for; possible in stage "
-                 f"{item.stage}: {', '.join(s.allowed_keys(item.stage)) or 'nothing'}")
+                 f"{item.stage}: {', '.join(s.allowed_keys(item.stage)) or 'nothing'}{again}")
     changes = _EFFECTS.get(event.kind, _no_effect)(item, event, key, now)
     moved = replace(item, **changes)
     if target == s.SAME:
@@ -265,5 +281,6 @@ _EFFECTS = {
     "pr_merged": lambda item, event, key, now: {"active_run": ""},
     "pr_closed": lambda item, event, key, now: {"active_run": ""},
     "abandoned": lambda item, event, key, now: {"active_run": ""},
+    "reopened": cycles.new_cycle,
 }
 

@@ -24,13 +24,14 @@ from typing import Any
 from coordssh.config.schema import Machine, Repo
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment, new_assignment_id
+from coordssh.domain.work_cycle import reopen_note
 from coordssh.errors import NotFound, RemoteCommandFailed
 from coordssh.remote import envelope, launcher
 from coordssh.remote.checkout import Checkout, checkout_for
 from coordssh.remote.tmux import session_name
 from coordssh.remote.worktree import OriginFacts, branch_name, origin_facts, worktree_path
 from coordssh.services import claims, pipeline
-from coordssh.services.brief import ROLE, Brief, make_brief
+from coordssh.services.brief import ROLE, Brief, make_brief, on_branch
 from coordssh.services.context import Context
 from coordssh.shell.paths import expand_with, join
 from coordssh.transport.base import Transport
@@ -96,9 +97,13 @@ async def _on_machine(ctx: Context, request: AssignRequest, machine: Machine, re
     checkout = _checkout(ctx, machine, repo, brief, facts)
     claude = await launcher.claude_path(transport, machine.claude_command, ctx.board,
                                         remember=not request.dry_run)
-    shape = RunShape(extra={"briefing": request.briefing} if request.briefing else {})
+    reopens = reopen_note(ctx.board.get_work(f"{repo.name}#{request.issue}"), checkout.branch)
+    extra = {"briefing": request.briefing} if request.briefing else {}
+    shape = RunShape(extra={**extra, **({"reopens": reopens} if reopens else {})}, reopen=True)
+    brief = on_branch(brief, repo, checkout.branch, request.briefing)
     plan = plan_run(ctx, machine, repo, repo_path, brief, facts, checkout, claude, shape)
     notes += [checkout.note] if checkout.continued else []
+    notes += [reopens] if reopens else []
     if request.dry_run:
         return plan.result(dry_run=True, notes=tuple(notes))
     return await start_run(ctx, transport, machine, plan, check_claims=not request.force,
@@ -151,13 +156,10 @@ def _checkout(ctx: Context, machine: Machine, repo: Repo, brief: Brief,
               facts: OriginFacts) -> Checkout:
     """The issue's own branch (an earlier run's, continued) or a new one at the fresh base."""
     issue = brief.issue.number
-    new_name = branch_name(issue, brief.issue.title)
-    item = ctx.board.get_work(f"{repo.name}#{issue}")
-    if item is not None and item.stage == "merged" and item.branch:
-        facts = claims.merged_by_pr(facts, item.branch)     # the PR says so, whatever git shows
-    owned = claims.issue_branch(ctx.board.list(include_archived=True), repo.name, issue, facts,
-                                new_name)
-    return checkout_branch(ctx, machine, owned or new_name, facts)
+    branch = claims.branch_for(ctx.board.list(include_archived=True),
+                               ctx.board.get_work(f"{repo.name}#{issue}"), repo.name, issue,
+                               facts, branch_name(issue, brief.issue.title))
+    return checkout_branch(ctx, machine, branch, facts)
 
 
 def checkout_branch(ctx: Context, machine: Machine, branch: str, facts: OriginFacts) -> Checkout:
@@ -174,6 +176,7 @@ class RunShape:
 
     role: str = ROLE
     mode: str = "new"             # new | retry | continue (domain/stages.MODES)
+    reopen: bool = False          # an explicit assign: a merged/abandoned item starts a new cycle
     worktree: str = ""            # a path to use (continue: the earlier run's, --resume's cwd)
     resume: str = ""              # the session to continue (`claude --resume`), kept as its id
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -262,7 +265,8 @@ def _record_intent(ctx: Context, machine: Machine, plan: Plan, *, check_claims: 
             claims.ensure_unclaimed(assignment.repo, assignment.issue, holders, (), force=False)
         claims.ensure_capacity(machine, [row.id for row in live if row.machine == machine.name])
         pipeline.record_start(tx, assignment, ctx.clock(), mode=plan.shape.mode,
-                              rung=pipeline.rung_of(ctx.config, assignment.model))
+                              rung=pipeline.rung_of(ctx.config, assignment.model),
+                              reopen=plan.shape.reopen)
 
 
 async def _dispatch(ctx: Context, transport: Transport, machine: Machine, plan: Plan) -> int | None:

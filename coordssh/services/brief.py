@@ -83,6 +83,14 @@ async def fetch_issue(ctx: Context, repo: Repo, number: int, title: str | None,
     return local_issue(number, title.strip(), briefing)
 
 
+def on_branch(brief: Brief, repo: Repo, branch: str, briefing: str) -> Brief:
+    """The brief whose prompt names the branch the run works on (a new cycle's `-2`)."""
+    if branch == branch_name(brief.issue.number, brief.issue.title):
+        return brief
+    return replace(brief, prompt=render_prompt(brief.playbook, repo, brief.issue, branch,
+                                               briefing))
+
+
 def render_prompt(playbook: Playbook, repo: Repo, issue: Issue, branch: str, briefing: str) -> str:
     """The playbook's prompt; the briefing is appended under its heading (for a plain-git repo it
     already is the issue's body, so it is not repeated)."""

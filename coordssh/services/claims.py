@@ -4,9 +4,12 @@ An issue is claimed by LIVE work on the board for the same repo and issue. Runs 
 ended are not claims: their branch (on origin, or only on the worker) is the issue's branch,
 and the next run continues on it (`issue_branch`; remote/checkout.py checks it out). A branch
 whose every change is in the base is no claim either: merged by ancestry, or by patch (`git
-cherry`: a squash or rebase merge leaves the branch's commits out of the base), or known merged
-from its work item's PR. One merged by patch cannot move forward to the base (its push would
-not be a fast-forward), so the next run takes a new branch name (`issue-N-slug-2`). A machine
+cherry`: a squash or rebase merge leaves the branch's commits out of the base). Nor is a branch
+its work item retired (`work_cycle.retired_branches`: the item's once merged or abandoned, and
+every earlier cycle's): no run continues it, whatever git shows, and an abandoned one keeps its
+commits untouched. One merged by patch (or retired) cannot move forward to the base (its push
+would not be a fast-forward, or would drop work), so the next run takes a new branch name
+(`issue-N-slug-2`), and that assign starts a new cycle of the item. A machine
 is full when its live runs (reconciled from the machine, runs the board did not know included)
 reach `max_workers`. Every refusal names its holder and the way out.
 """
@@ -18,6 +21,8 @@ from dataclasses import replace
 
 from coordssh.config.schema import Machine, Repo
 from coordssh.domain.models import Assignment
+from coordssh.domain.work import WorkItem
+from coordssh.domain.work_cycle import retired_branches
 from coordssh.errors import Refused
 from coordssh.remote.worktree import OriginFacts, RemoteBranch
 
@@ -42,6 +47,14 @@ def ensure_unclaimed(repo: str, issue: int, holders: Sequence[Assignment],
         f"{repo}#{issue} is already claimed by " + "; ".join(held),
         hint=f"wait for that work (`coordssh wait ID`), `coordssh stop` it{merge}, or pass "
              "--force to assign it anyway")
+
+
+def branch_for(rows: Iterable[Assignment], item: WorkItem | None, repo: str, issue: int,
+               facts: OriginFacts, new_name: str) -> str:
+    """The branch a new implement run of `repo#issue` works on: the issue's own (its item's,
+    an earlier run's), else a new one; the item's retired branches are never continued."""
+    facts = retired(facts, retired_branches(item))
+    return issue_branch(rows, repo, issue, facts, new_name) or new_name
 
 
 def issue_branch(rows: Iterable[Assignment], repo: str, issue: int, facts: OriginFacts,
@@ -77,12 +90,14 @@ def _next_name(name: str, facts: OriginFacts) -> str:
     return f"{name}-{n}"
 
 
-def merged_by_pr(facts: OriginFacts, branch: str) -> OriginFacts:
-    """The facts with `branch` known merged (its work item's PR was merged): like a squash
-    merge, its commits need not be in the base."""
-    remote = tuple(replace(b, merged=True, squashed=True) if b.name == branch else b
+def retired(facts: OriginFacts, names: Sequence[str]) -> OriginFacts:
+    """The facts with the `names` branches done (their work item's PR merged, or the item
+    abandoned): like a squash merge, they claim nothing and cannot be moved to the base."""
+    if not names:
+        return facts
+    remote = tuple(replace(b, merged=True, squashed=True) if b.name in names else b
                    for b in facts.branches)
-    local = tuple(replace(b, in_base=True, squashed=True) if b.name == branch else b
+    local = tuple(replace(b, in_base=True, squashed=True) if b.name in names else b
                   for b in facts.local)
     return replace(facts, branches=remote, local=local)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from coordssh.domain import stages as s
+from coordssh.domain.work_cycle import stage_of_run
 from coordssh.errors import CoordError
 from coordssh.remote.gc import Removal, remove_under_roots
 
@@ -93,7 +94,8 @@ def _plan(ctx: Context) -> dict[str, list[Removal]]:
             continue
         done = row.extra.get("gc", {}) if isinstance(row.extra, dict) else {}
         item = items.get(row.work_key)
-        for entry in _entries(row, machine, item.stage if item else "", now, age):
+        stage = stage_of_run(item, row.id) if item else ""     # an earlier cycle's: final
+        for entry in _entries(row, machine, stage, now, age):
             if entry.kind not in done:
                 plan.setdefault(machine.name, []).append(entry)
     return plan

@@ -191,14 +191,18 @@ def _review(data, run, item, soft_cap) -> str:
     return f"**coordssh**: review at `{(data.get('sha') or '')[:7]}`: {said}.\n\n{detail}".strip()
 
 
+def _merged(data, item) -> str:
+    """The PR the event names (the item may be on a later cycle by now)."""
+    number = data.get("number") or (item.pr_number if item is not None else None)
+    return "**coordssh**: merged." + (f" PR #{number}." if number else "")
+
+
 _WRITERS: dict[str, Callable[..., str]] = {
     "run_started": _started,
     "run_ended": _ended,
     "test_verdict": _test,
     "review_verdict": _review,
-    "pr_merged": lambda data, run, item, cap: "**coordssh**: merged."
-                                              + (f" PR #{item.pr_number}." if item and
-                                                 item.pr_number else ""),
+    "pr_merged": lambda data, run, item, cap: _merged(data, item),
     "machine_stale": lambda data, run, item, cap: (
         f"**coordssh**: machine `{data.get('machine')}` has been unreachable since "
         f"{clock(data.get('since') or 0, (data.get('since') or 0) - 1)}; run `{run}` is unknown: "

@@ -5,7 +5,9 @@
 board transaction the caller holds, so a refusal changes nothing and two commands acting on one
 item at once are serialised by the board lock (the second sees the first's stage).
 
-The run loop feeds it through three helpers: `record_start` (assign's intent transaction),
+The run loop feeds it through three helpers: `record_start` (assign's intent transaction; an
+explicit assign of an issue whose item is merged or abandoned applies `reopened` first, in the
+same transaction: a new cycle on the run's branch),
 `record_end` (observe's write, stop, a failed dispatch) and `end_run` (a run made terminal by
 hand, in its own transaction). Observations are facts: `record_end` never refuses; an end the
 table does not allow in the item's stage is kept in the history with the refusal, the stage
@@ -18,6 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from coordssh.domain import models as m
+from coordssh.domain import stages
 from coordssh.domain.policy import Policy
 from coordssh.domain.work import Event, WorkItem, transition
 from coordssh.errors import NotFound, TransitionRefused
@@ -79,16 +82,29 @@ def record(tx: Tx, key: str, event: Event, now: float) -> WorkItem | None:
 
 # --- the run loop ---------------------------------------------------------------------------
 def record_start(tx: Tx, row: Assignment, now: float, *, mode: str = "new",
-                 rung: int | None = None) -> Assignment:
+                 rung: int | None = None, reopen: bool = False) -> Assignment:
     """Put the run's row (naming its work item) and start it on the item; TransitionRefused
-    when the item's stage does not allow the run (nothing is written then)."""
+    when the item's stage does not allow the run (nothing is written then). `reopen` (an
+    explicit assign): an item the table lets reopen starts a new cycle on the row's branch."""
     row = row.evolve(work=row.work_key)
+    if reopen:
+        reopen_for(tx, row, now)
     apply(tx, row.work, Event("run_started", {
         "role": row.role, "mode": mode, "machine": row.machine, "model": row.model,
         "rung": rung, "branch": row.branch, "base_branch": row.base_branch,
         "title": row.title}, row.id), now)
     tx.put(row)
     return row
+
+
+def reopen_for(tx: Tx, row: Assignment, now: float) -> WorkItem | None:
+    """`reopened` for the run `row` when its item's stage allows one (merged, abandoned)."""
+    item = tx.get_work(row.work_key)
+    if item is None or not stages.reopens(item.stage):
+        return None
+    return apply(tx, row.work_key, Event("reopened", {
+        "branch": row.branch, "base_branch": row.base_branch, "was_branch": item.branch,
+        "was_stage": item.stage, "was_pr": item.pr_number}, row.id), now)
 
 
 def record_adopted(tx: Tx, row: Assignment, now: float) -> Assignment:

@@ -5,7 +5,8 @@
 serving each repo, the repo's in-flight branches (remote/inflight.py: files changed, merge-tree
 conflicts, the base's tree). The observations are written in one board transaction.
 `board_facts`: what the board says: work items and live runs holding issues, repos busy for
-their dependents, usage-limit parking per machine, today's spend.
+their dependents, usage-limit parking per machine, today's spend. A branch its work item
+retired (abandoned, or an earlier cycle's) holds nothing, as in `assign`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from coordssh.config.schema import Machine, Repo
 from coordssh.domain import models as m
 from coordssh.domain import stages as s
+from coordssh.domain.work_cycle import retired_branches
 from coordssh.domain.schedule import Holder, InFlight, MachineSlots, PredictedConflict
 from coordssh.errors import RemoteError
 from coordssh.remote.inflight import InFlightFacts, inflight
@@ -127,10 +129,19 @@ def holders(ctx: Context, fleet: Fleet) -> list[Holder]:
              for item in ctx.board.list_work() if item.stage not in s.FINAL_STAGES]
     found += [Holder(row.repo, row.issue, f"run {row.id} on {row.machine} ({row.status})")
               for row in ctx.board.list(live_only=True)]
-    for repo, facts in sorted(fleet.repos.items()):
+    for repo, branches in open_branches(ctx, fleet):
         found += [Holder(repo, b.issue, f"branch {b.name} on origin")
-                  for b in facts.branches if b.issue is not None]
+                  for b in branches if b.issue is not None]
     return found
+
+
+def open_branches(ctx: Context, fleet: Fleet) -> list[tuple[str, list[Any]]]:
+    """Each repo's unmerged issue branches on origin, without those their work item retired
+    (an abandoned item's, an earlier cycle's: `work_cycle.retired_branches`), as assign does."""
+    retired = {(item.repo, name) for item in ctx.board.list_work()
+               for name in retired_branches(item)}
+    return [(repo, [b for b in facts.branches if (repo, b.name) not in retired])
+            for repo, facts in sorted(fleet.repos.items())]
 
 
 def in_flight(ctx: Context, fleet: Fleet) -> tuple[list[InFlight], list[PredictedConflict]]:
@@ -138,10 +149,12 @@ def in_flight(ctx: Context, fleet: Fleet) -> tuple[list[InFlight], list[Predicte
     likely files: nothing is pushed yet); merge-tree's predicted conflicts."""
     found: list[InFlight] = []
     conflicts: list[PredictedConflict] = []
-    for repo, facts in sorted(fleet.repos.items()):
+    for repo, branches in open_branches(ctx, fleet):
         found += [InFlight(repo, b.name, b.issue, b.files, f"branch {b.name}")
-                  for b in facts.branches]
-        conflicts += [PredictedConflict(repo, c.a, c.b, c.files) for c in facts.conflicts]
+                  for b in branches]
+        names = {b.name for b in branches}
+        conflicts += [PredictedConflict(repo, c.a, c.b, c.files)
+                      for c in fleet.repos[repo].conflicts if {c.a, c.b} <= names]
     planned = ctx.board.kv_get(PLAN_RUNS_KEY, {}) or {}
     for row in ctx.board.list(live_only=True):
         known = planned.get(row.id)
@@ -162,8 +175,8 @@ def busy_repos(ctx: Context, fleet: Fleet) -> dict[str, str]:
         known.add((item.repo, item.issue))
         pr = f", unmerged PR #{item.pr_number}" if item.pr_number else ""
         busy.setdefault(item.repo, []).append(f"#{item.issue} {item.stage}{pr}")
-    for repo, facts in sorted(fleet.repos.items()):
-        busy.setdefault(repo, []).extend(f"unmerged branch {b.name}" for b in facts.branches
+    for repo, branches in open_branches(ctx, fleet):
+        busy.setdefault(repo, []).extend(f"unmerged branch {b.name}" for b in branches
                                          if (repo, b.issue) not in known)
     return {repo: "live or unmerged work (" + "; ".join(items[:3])
             + (f"; {len(items) - 3} more" if len(items) > 3 else "") + ")"

@@ -1,5 +1,8 @@
 """`coordssh work`: every work item with its runs, its next action and why; its history.
 
+The runs are the current cycle's; an item assigned again after its end lists its earlier cycles
+(branch, stage, PR) and `--history` holds every event of every cycle.
+
 A read: the runs still live among the items shown are observed first (their machines only,
 one connection each; none when nothing is live), so a run that ended since the last command
 has its end applied to its work item (through observe, like every read path). Nothing else is
@@ -14,6 +17,7 @@ from typing import Any
 from coordssh.domain.models import Assignment
 from coordssh.domain.next_action import Action, next_action
 from coordssh.domain.work import WorkItem
+from coordssh.domain.work_cycle import total_spend
 from coordssh.errors import NotFound
 from coordssh.services import pipeline
 from coordssh.services.context import Context
@@ -40,6 +44,8 @@ class WorkView:
             "rounds": {"fix": item.rounds.fix, "review": item.rounds.review,
                        "retry": item.rounds.retry},
             "model_rung": item.model_rung, "spend_usd": round(item.spend_usd, 6),
+            "cycle": item.cycle, "total_spend_usd": round(total_spend(item), 6),
+            "earlier": [dict(e) for e in item.earlier],
             "parked_until": item.parked_until, "parked_reason": item.parked_reason,
             "created_at": item.created_at, "updated_at": item.updated_at,
         }

@@ -42,6 +42,8 @@ def summary_text(result: AssignResult) -> str:
     lines = [a.id, *_head(result),
              f"  run       {a.run_dir}  ({a.launcher}, {started})",
              f"  follow    coordssh watch {a.id}"]
+    if isinstance(a.extra, dict) and a.extra.get("reopens"):
+        lines.insert(-2, f"  note      {clean(str(a.extra['reopens']))}")
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from coordssh.cli.render.assign import clean
+from coordssh.domain.work_cycle import total_spend
 from coordssh.services.work_view import WorkView
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ def work_text(view: WorkView) -> str:
     item, action = view.item, view.action
     head = f" @ {item.head_sha[:7]}" if item.head_sha else ""
     pr = f"  PR #{item.pr_number}" if item.pr_number else ""
-    lines = [f"{item.key}  {item.stage}  {item.branch or '(no branch)'}{head}{pr}"
+    cycle = f"  (cycle {item.cycle})" if item.earlier else ""
+    lines = [f"{item.key}  {item.stage}  {item.branch or '(no branch)'}{head}{pr}{cycle}"
              + (f"  {clean(item.title)}" if item.title else "")]
     how = "auto" if action.auto else "by hand"
     lines.append(f"  next      {action.kind} ({how}): {clean(action.reason)}")
@@ -46,12 +48,23 @@ def work_text(view: WorkView) -> str:
         lines.append(f"  verdict   {v.kind} {v.result} at {v.sha[:7]}"
                      + (f" (run {v.run})" if v.run else " (by hand)"))
     rounds = item.rounds
+    total = f" (all cycles ${total_spend(item):.2f})" if item.earlier else ""
     lines.append(f"  rounds    fix {rounds.fix}, review {rounds.review}, retry {rounds.retry}"
-                 f"   spend ${item.spend_usd:.2f}")
+                 f"   spend ${item.spend_usd:.2f}{total}")
+    lines.extend(earlier_line(e) for e in item.earlier)
     if view.history:
         lines.append("  history")
         lines.extend(f"    {event_line(e)}" for e in view.history)
     return "\n".join(lines) + "\n"
+
+
+def earlier_line(cycle: dict[str, Any]) -> str:
+    pr = f"  PR #{cycle['pr_number']}" if cycle.get("pr_number") else ""
+    head = f" @ {str(cycle.get('head_sha'))[:7]}" if cycle.get("head_sha") else ""
+    runs = ", ".join(cycle.get("runs") or ()) or "none"
+    return clean(f"  cycle {cycle.get('cycle', '?')}    {cycle.get('branch') or '(no branch)'}  "
+                 f"{cycle.get('stage')}{pr}{head}  runs {runs}  "
+                 f"spend ${float(cycle.get('spend_usd') or 0):.2f}")
 
 
 def event_line(event: dict[str, Any]) -> str:
