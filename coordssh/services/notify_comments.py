@@ -82,7 +82,10 @@ def _count(n: int, noun: str) -> str:
 
 
 def pending_comments(ctx: Context) -> tuple[list[Comment], int]:
-    """The comments still owed after the cursor, and the last event seq seen."""
+    """The comments still owed after the cursor, and the last event seq seen. None without a
+    cursor: only `start_cursor` decides where the first pass starts (never all of history)."""
+    if ctx.board.kv_get(CURSOR) is None:
+        return [], 0
     cursor = int(ctx.board.kv_get(CURSOR, 0) or 0)
     found, last = [], cursor
     for event in ctx.board.events():
