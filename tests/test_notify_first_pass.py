@@ -207,3 +207,43 @@ def test_the_command_says_why_for_the_past_and_for_each_item_left_alone(tmp_path
                 if line.startswith("  skip demo#5")] == [skip]
     finally:
         reap(Board.open(state))
+
+
+async def test_a_review_verdict_gh_cannot_take_is_reported_then_posted_once(
+        local_machine, contexts, world, tmp_path, monkeypatch):
+    """A review run's verdict (the stand-in's final message has no json verdict: changes
+    requested) while gh cannot reach GitHub: the pass says so for the item, the next posts it."""
+    from coordssh.services.pr import open_pr
+    from coordssh.services.review import dispatch_review
+    from coordssh.services.watch import watch_run
+
+    monkeypatch.setenv("FAKE_CLAUDE_SCENARIO", "advisory")        # a review commits nothing
+    fake = github_rig(tmp_path, world)
+    ctx = with_pipeline(github_context(contexts, local_machine, fake))
+    await notify_pass(ctx)
+    fake.add_issue(5, "Issue 5", "[[fake-claude:success]]")
+    key = await implemented(ctx, "localbox", 5)
+    await judge_head(ctx, key)
+    number = (await open_pr(ctx, key)).pr.number
+    review = (await dispatch_review(ctx, key)).assignment
+    wait_for(lambda: finished(review.run_dir))
+    fake.update(faults=[{"kind": "network"}])
+    report = await notify_pass(ctx)
+    [said] = [s for s in report.skipped if s["action"] == "post_review"]
+    assert said == {"work": key, "action": "post_review",
+                    "skipped": said["skipped"]}
+    assert said["skipped"].startswith("review verdict not posted: gh could not reach GitHub")
+    assert said["skipped"].endswith("; next pass")
+    assert not any("coordssh:event=review" in c["body"]
+                   for c in fake.pull(number).get("comments", []) + fake.pull(number).get(
+                       "reviews", []))
+    fake.update(faults=[])
+    back = await notify_pass(ctx)
+    assert [e["review"].split(":")[0] for e in back.events if "review" in e] == [
+        f"{key} PR #{number}"]
+    assert not any(s["action"] == "post_review" for s in back.skipped)
+    again = await notify_pass(ctx)
+    assert not any("review" in e for e in again.events)
+    posted = [c for c in fake.pull(number).get("comments", []) + fake.pull(number).get(
+        "reviews", []) if "coordssh:event=review" in c.get("body", "")]
+    assert len(posted) == 1

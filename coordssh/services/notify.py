@@ -146,9 +146,13 @@ async def _first_pass(ctx: Context) -> dict[str, Any] | None:
 async def _reviews(ctx: Context, report: PassReport) -> None:
     from coordssh.services.review_post import settle_reviews
 
-    for settled in await settle_reviews(ctx, ctx.board.list_work()):
+    failed: list[tuple[str, str]] = []
+    for settled in await settle_reviews(ctx, ctx.board.list_work(), failed):
         report.events.append({"review": f"{settled.work} PR #{settled.pr}: {settled.result} "
                                         f"at {settled.sha[:7]} ({settled.how})"})
+    report.skipped.extend({"work": work, "action": "post_review",
+                           "skipped": f"review verdict not posted: {error}; next pass"}
+                          for work, error in failed)
 
 
 async def _auto_plan(ctx: Context, report: PassReport) -> None:
