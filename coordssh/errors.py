@@ -94,6 +94,10 @@ class ForgeRateLimited(ForgeError):
         self.retry_after = retry_after
 
 
+class ForgeUnreachable(ForgeError):
+    """`gh` (or git on the operator side) could not reach the forge: no network, or it hung."""
+
+
 class RunFailed(CoordError):
     """A run ended in a terminal outcome other than `done` (used by `wait`/`watch`)."""
 

@@ -64,6 +64,7 @@ def test_a_second_notify_exits_0_naming_the_holder(setup, tmp_path):
 
 def test_notify_killed_at_every_step_loses_nothing_and_repeats_nothing(setup, tmp_path):
     config, state = setup
+    assert run_cli(config, "notify").returncode == 0    # cron first: a first pass posts no history
     first = _assign(config)
     board = Board.open(state)
     wait_for(lambda: finished(board.get(first).run_dir))

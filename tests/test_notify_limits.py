@@ -72,7 +72,9 @@ async def test_a_usage_limit_parks_the_account_then_the_run_resumes_once(local_m
 
     ctx.clock.now = RESET - 60                  # before the reset: nothing moves anywhere
     waiting = await notify_pass(ctx, registry=registry)
-    assert waiting.did == [] and waiting.skipped == [] and resumed == []
+    assert waiting.did == [] and resumed == []
+    assert [(w["action"], w["skipped"]) for w in waiting.skipped] == [
+        ("wait", f"parked: {item.parked_reason} until 14:00 UTC")]
 
     ctx.clock.now = RESET + 5                   # after it: the run continues, once
     after = await notify_pass(ctx, registry=registry)

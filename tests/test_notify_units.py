@@ -91,6 +91,9 @@ async def test_a_comment_gh_always_refuses_is_given_up_after_the_attempts(tmp_pa
               1.0)
     ctx = Context(config=minimal_config(tmp_path, github="o/r"), board=board, connector=None,
                   forge_factory=lambda repo: forge_for(repo, gh=fake.gh, env=fake.env))
+    assert await nc.post_pending(ctx, nc.CommentBudget(10)) == []   # no cursor: nothing, ever
+    assert fake.calls() == [] and board.kv_get(nc.CURSOR) is None
+    board.kv_set(nc.CURSOR, 0)                      # as if notify had run before the event
     states = []
     for _ in range(nc.MAX_ATTEMPTS):
         [result] = await nc.post_pending(ctx, nc.CommentBudget(10))

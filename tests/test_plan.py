@@ -462,3 +462,5 @@ async def test_notify_with_auto_plan_approves_only_what_the_pass_may_start(fleet
     assert sorted(r.issue for r in ctx.board.list()) == [1, 2]
     pending = [p for p in saved_plan(ctx)["proposals"] if p["status"] == "pending"]
     assert [(p["repo"], p["issue"]) for p in pending] == [("app", 3)]
+    assert [(s["work"], s["skipped"]) for s in report.skipped] == [     # and the pass says why
+        ("app#3", "pipeline.max_dispatches_per_pass reached: next pass")]

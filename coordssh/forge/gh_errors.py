@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 from coordssh.errors import (ForgeAuthFailed, ForgeError, ForgeMissing, ForgeNotFound,
-                             ForgeRateLimited, MergeRefused, PullRequestRefused,
-                             SelfReviewRefused)
+                             ForgeRateLimited, ForgeUnreachable, MergeRefused,
+                             PullRequestRefused, SelfReviewRefused)
 
 AUTH_HINT = "run `gh auth login` on this machine (or set GH_TOKEN), then `gh auth status`"
 RATE_HINT = ("GitHub is rate-limiting this token: wait a few minutes before retrying "
@@ -43,8 +43,9 @@ def translate(returncode: int, stderr: str, *, action: str, repo: str) -> ForgeE
     if found:
         return _not_found(found.group("what"), found.group("key"), action=action, repo=repo)
     if "error connecting to" in text:
-        return ForgeError(f"gh could not reach GitHub while trying to {action} on {repo}",
-                          "check the network connection (https://githubstatus.com)")
+        return ForgeUnreachable(f"gh could not reach GitHub while trying to {action} on "
+                                f"{repo}", "check the network connection "
+                                           "(https://githubstatus.com)")
     return ForgeError(f"gh failed (exit {returncode}) while trying to {action} on {repo}"
                       + (f": {first}" if first else ""),
                       "run the same gh command by hand to see the whole error")

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from coordssh.errors import CoordError, ForgeError
+from coordssh.errors import CoordError, ForgeError, ForgeUnreachable
 from coordssh.shell.command import Command
 from coordssh.transport.base import RunResult
 
@@ -43,7 +43,8 @@ async def run_program(command: Command, *, input: bytes | None = None,
             proc.kill()
             await proc.wait()
         if isinstance(exc, TimeoutError):
-            raise ForgeError(f"`{command.display()[:100]}` ran past {timeout:g}s and was killed",
-                             "check the network, or run the command by hand") from None
+            raise ForgeUnreachable(f"`{command.display()[:100]}` ran past {timeout:g}s and was "
+                                   "killed", "check the network, or run the command by hand"
+                                   ) from None
         raise
     return RunResult(command.display(), proc.returncode, out, err)

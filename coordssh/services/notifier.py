@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from coordssh.errors import CoordError, ForgeError
+from coordssh.errors import (CoordError, ForgeAuthFailed, ForgeError, ForgeMissing,
+                             ForgeRateLimited, ForgeUnreachable)
 from coordssh.forge.gh_errors import missing_gh, translate
 from coordssh.forge.process import run_program
 from coordssh.shell.command import cmd
@@ -49,11 +50,19 @@ class PostResult:
     state: str          # posted | already | failed
     detail: str = ""    # the comment's URL, or what failed
     calls: int = 0      # forge calls made
+    transient: bool = False     # failed because gh itself fails (rate limit, network, token),
+                                # not because of this comment: no use trying more now
 
 
 class Notifier(Protocol):
     async def post(self, item: WorkItem, event_kind: str, body: str, dedupe_key: str,
                    marker: str) -> PostResult: ...
+
+
+def gh_is_failing(err: CoordError) -> bool:
+    """The failure says nothing about the comment: gh cannot reach GitHub, is rate-limited, has
+    no valid token, is missing or timed out. Waiting (or the operator) fixes it."""
+    return isinstance(err, (ForgeRateLimited, ForgeAuthFailed, ForgeMissing, ForgeUnreachable))
 
 
 def with_marker(body: str, mark: str) -> str:
@@ -78,7 +87,7 @@ class GhNotifier:
                                     input=with_marker(body, marker).encode("utf-8"))
             return PostResult(POSTED, url.strip(), 2)
         except CoordError as err:
-            return PostResult(FAILED, err.message, 2)
+            return PostResult(FAILED, err.message, 2, transient=gh_is_failing(err))
 
     async def _has_marker(self, number: int, mark: str) -> bool:
         out = await self._gh_ok(f"view the comments of issue #{number}", "issue", "view",

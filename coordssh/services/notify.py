@@ -4,14 +4,21 @@
 
 1. Take the driver's lock (notify_lock.py, non-blocking): when another pass holds it, return at
    once with the holder (the command exits 0).
+   On the first pass ever (no comment cursor on the board yet) the comment cursor starts at
+   the end of the events log: history from before notify ran is not posted; the report's
+   events say how many comments that was and why (notify_comments.start_cursor).
 2. Observe every machine (observe: one connection each, all at once; its writes record run ends
    on the work items through pipeline), do the chores it found (housekeeping), track
    unreachable machines (stale.py) and usage-limit parking of accounts (parking.py).
 3. For each work item, `next_action`; when `action.auto` (the policy) perform it through the
    registry (notify_actions.py), bounded by `pipeline.max_dispatches_per_pass`, the day budget
-   and the parked accounts. Skipped actions are reported with their reason.
+   and the parked accounts. Every item nothing was done for is reported with its reason
+   (`skipped`: waiting for a run, parked until 14:00 UTC, not automatic (the flag off) and the
+   command, a cap reached, the day budget, no performer), except merged/closed items, which
+   are counted.
 4. Post the comments owed for events (notify_comments.py), bounded by
-   `max_forge_calls_per_pass`; a failure is retried next pass.
+   `max_forge_calls_per_pass`; one not posted (gh failing, the cap) is posted on a later
+   pass, once.
 5. Clean up (gc.py) and run `hooks.on_round_complete` once per round (hooks.py).
 
 Each step is guarded: one that fails is reported and the rest of the pass goes on. `dry_run`
@@ -31,12 +38,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from coordssh.domain.next_action import Action, next_action
+from coordssh.domain.next_action import next_action
+from coordssh.domain.stages import FINAL_STAGES
 from coordssh.errors import CoordError
-from coordssh.services import budgets, parking, stale
+from coordssh.services import parking, stale
 from coordssh.services.context import Context
-from coordssh.services.notify_actions import Registry, default_registry, missing_reason
-from coordssh.services.notify_comments import CommentBudget, post_pending
+from coordssh.services.notify_actions import Registry, default_registry, why_not
+from coordssh.services.notify_comments import CommentBudget, post_pending, start_cursor
 from coordssh.services.notify_lock import Holder, PassLock, checkpoint
 from coordssh.services.pipeline import policy_from_config
 
@@ -98,6 +106,9 @@ async def _steps(ctx: Context, report: PassReport, registry: Registry) -> None:
     from coordssh.services.hooks import round_hooks
 
     dry = report.dry_run
+    first = await _guard(report, "comments", _first_pass(ctx))   # before anything is recorded
+    if first:
+        report.events.append({"first_pass": first})
     observation = await _guard(report, "observe", _observe(ctx, report))
     checkpoint("observed")
     if observation is not None:
@@ -128,36 +139,50 @@ async def _guard(report: PassReport, step: str, work: Any) -> Any:
     return None
 
 
+async def _first_pass(ctx: Context) -> dict[str, Any] | None:
+    return start_cursor(ctx)     # a dry run's context holds a scratch board (scratch_board)
+
+
 async def _reviews(ctx: Context, report: PassReport) -> None:
     from coordssh.services.review_post import settle_reviews
 
-    for settled in await settle_reviews(ctx, ctx.board.list_work()):
+    failed: list[tuple[str, str]] = []
+    for settled in await settle_reviews(ctx, ctx.board.list_work(), failed):
         report.events.append({"review": f"{settled.work} PR #{settled.pr}: {settled.result} "
                                         f"at {settled.sha[:7]} ({settled.how})"})
+    report.skipped.extend({"work": work, "action": "post_review",
+                           "skipped": f"review verdict not posted: {error}; next pass"}
+                          for work, error in failed)
 
 
 async def _auto_plan(ctx: Context, report: PassReport) -> None:
     """`pipeline.auto_plan`: plan, then approve as many proposals as this pass may still start
-    (the plan's own checks: claims, capacity, conflicts, parking, the day budget)."""
+    (the plan's own checks: claims, capacity, conflicts, parking, the day budget). Every issue
+    not started is reported with the plan's reason (those on the board already have theirs)."""
     import os
 
-    from coordssh.services.approve import approve
+    from coordssh.services.approve import DISPATCHED, approve
     from coordssh.services.plan import make_plan
     from coordssh.services.plan_source import GhIssueSource
 
-    room = ctx.config.pipeline.max_dispatches_per_pass - sum(
-        1 for d in report.did if d.get("action") in ("dispatch", "repush"))
+    room = max(ctx.config.pipeline.max_dispatches_per_pass - sum(
+        1 for d in report.did if d.get("action") in ("dispatch", "repush")), 0)
     plan = await make_plan(ctx, GhIssueSource(gh=os.environ.get("COORDSSH_GH", "gh")))
-    ids = [p.id for p in plan.schedule.proposals][:max(room, 0)]
-    if not ids:
-        report.events.append({"plan": f"plan {plan.id}: nothing to start "
-                                       f"({len(plan.schedule.skipped)} skipped, room {room})"})
-        return
-    result = await approve(ctx, ids)
-    for outcome in result.outcomes:
-        report.did.append({"work": f"{outcome.repo}#{outcome.issue}", "action": "plan",
-                           "done": f"{outcome.status} on {outcome.machine}"
-                                   + (f": {outcome.reason}" if outcome.reason else "")})
+    report.events.extend({"plan": note} for note in plan.notes)
+    on_board = {item.key for item in ctx.board.list_work()}
+    later = [(f"{p.repo}#{p.issue}", "pipeline.max_dispatches_per_pass reached: next pass")
+             for p in plan.schedule.proposals[room:]]
+    for work, why in [*((f"{k.repo}#{k.issue}", k.reason) for k in plan.schedule.skipped),
+                      *later]:
+        if work not in on_board:
+            report.skipped.append({"work": work, "action": "plan", "skipped": why})
+    ids = [p.id for p in plan.schedule.proposals][:room]
+    for outcome in (await approve(ctx, ids)).outcomes if ids else ():
+        entry = {"work": f"{outcome.repo}#{outcome.issue}", "action": "plan"}
+        if outcome.status == DISPATCHED:
+            report.did.append({**entry, "done": f"dispatched on {outcome.machine}"})
+        else:
+            report.skipped.append({**entry, "skipped": f"{outcome.status}: {outcome.reason}"})
 
 
 # --- machines ---------------------------------------------------------------------------------
@@ -187,15 +212,17 @@ async def _machines(ctx: Context, report: PassReport, observation) -> None:
 async def _actions(ctx: Context, report: PassReport, registry: Registry) -> None:
     policy = policy_from_config(ctx.config)
     cap = ctx.config.pipeline.max_dispatches_per_pass
-    started = 0
+    started = finished = 0
     for item in ctx.board.list_work():
         item = ctx.board.get_work(item.key) or item       # fresh: an earlier step moved it
         action = next_action(item, policy, ctx.clock())
         entry = {"work": item.key, "stage": item.stage, "action": action.kind,
                  "role": action.role, "mode": action.mode, "reason": action.reason}
-        why = _why_not(ctx, item, action, registry, started >= cap)
+        why = why_not(ctx, item, action, registry, started >= cap)
         if why:
-            if action.kind not in ("none", "wait"):
+            if item.stage in FINAL_STAGES:
+                finished += 1
+            else:
                 report.skipped.append({**entry, "skipped": why})
             continue
         if report.dry_run:
@@ -212,38 +239,6 @@ async def _actions(ctx: Context, report: PassReport, registry: Registry) -> None
         checkpoint("performed")
         started += action.kind in ("dispatch", "repush")
         report.did.append({**entry, "done": done})
-
-
-def _why_not(ctx: Context, item, action: Action, registry: Registry, capped: bool) -> str:
-    if action.kind in ("none", "wait", "needs_human"):
-        return action.reason
-    if not action.auto:
-        by_hand = f"; by hand: {action.command}" if action.command else ""
-        return f"not automatic: {action.reason}{by_hand}"
-    if registry.lookup(action) is None:
-        return missing_reason(action)
-    if action.kind not in ("dispatch", "repush"):
-        return ""
-    if capped:
-        return "pipeline.max_dispatches_per_pass reached: next pass"
-    if budgets.needs_model(action.role) and action.kind == "dispatch":
-        day = budgets.day_cap_reached(ctx)
-        if day:
-            return day
-        return _parked_account(ctx, item, action)
-    return ""
-
-
-def _parked_account(ctx: Context, item, action: Action) -> str:
-    """A resume or continuation stays on its run's machine: wait while its account is parked."""
-    if action.mode not in ("resume", "continue", "retry"):
-        return ""
-    name = item.last_run.get("machine")
-    if action.mode == "retry" or name not in ctx.config.machines:
-        return ""
-    until = parking.parked_until(ctx, ctx.config.machines[name])
-    if until is None:
-        return ""
-    from coordssh.domain.next_action import clock
-
-    return f"account of {name} parked until {clock(until, ctx.clock())}"
+    if finished:
+        report.events.append({"finished": f"{finished} work items merged or closed: nothing "
+                                          "more to do"})

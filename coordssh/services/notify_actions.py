@@ -19,6 +19,9 @@ Registered now (what exists on main):
   open_pr.*.*       services/pr.open_pr                  (`coordssh pr ID`)
   merge.*.*         services/merge_queue.run_queue       (`coordssh merge --repo R`)
 `continue` with a human's guidance is never automatic (next_action says so): it has no performer.
+
+`why_not(ctx, item, action, registry, capped)` is the reason notify leaves an action alone this
+pass ("" when it may perform it); notify reports it for every item it did nothing with.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from coordssh.domain.next_action import Action
 from coordssh.domain.work import Event, WorkItem
-from coordssh.services import pipeline
+from coordssh.services import budgets, parking, pipeline
 
 if TYPE_CHECKING:
     from coordssh.services.context import Context
@@ -65,6 +68,45 @@ class Registry:
 
 def missing_reason(action: Action) -> str:
     return f"no performer for {action_name(action)} yet"
+
+
+# --- why not now ---------------------------------------------------------------------------
+def why_not(ctx: Context, item: WorkItem, action: Action, registry: Registry,
+            capped: bool) -> str:
+    """Why notify does not perform `action` now ("" : it may): the item waits or is done, a
+    human must act (and the command), the flag is off, no performer, a cap, a parked account."""
+    by_hand = f"; by hand: {action.command}" if action.command else ""
+    if action.kind in ("none", "wait", "needs_human"):
+        return action.reason + by_hand
+    if not action.auto:
+        return f"not automatic: {action.reason}{by_hand}"
+    if registry.lookup(action) is None:
+        return missing_reason(action)
+    if action.kind not in ("dispatch", "repush"):
+        return ""
+    if capped:
+        return "pipeline.max_dispatches_per_pass reached: next pass"
+    if budgets.needs_model(action.role) and action.kind == "dispatch":
+        day = budgets.day_cap_reached(ctx)
+        if day:
+            return day
+        return parked_account(ctx, item, action)
+    return ""
+
+
+def parked_account(ctx: Context, item: WorkItem, action: Action) -> str:
+    """A resume or continuation stays on its run's machine: wait while its account is parked."""
+    if action.mode not in ("resume", "continue", "retry"):
+        return ""
+    name = item.last_run.get("machine")
+    if action.mode == "retry" or name not in ctx.config.machines:
+        return ""
+    until = parking.parked_until(ctx, ctx.config.machines[name])
+    if until is None:
+        return ""
+    from coordssh.domain.next_action import clock
+
+    return f"account of {name} parked until {clock(until, ctx.clock())}"
 
 
 # --- the performers on main -------------------------------------------------------------------

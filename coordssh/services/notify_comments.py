@@ -2,27 +2,33 @@
 
 Events are read from the board's history after a cursor (`notify.events_seq` in the kv table).
 An event that deserves a comment gets a dedupe key and a hidden marker; the key is recorded on
-the board (`comment:<key>`) ONLY after the notifier said `posted` or `already`. A failed post
-(or one left for the next pass by the per-pass cap on forge calls) holds the cursor there: the
-next pass tries it again, and skips those after it that were recorded meanwhile. After
-MAX_ATTEMPTS failed passes a comment is given up (recorded `gave_up`, reported).
+the board (`comment:<key>`) ONLY after the notifier said `posted` or `already`.
 
-Comments: the briefing when a run starts, completion, failure with the reason, stuck (with the
-exact `coordssh continue ID --guidance ...`), usage-limited (with the reset time), the test and
-review verdicts, parked (a budget cap, with the reason), merged.
+The first pass (no cursor yet: notify has never run on this board) starts the cursor at the end
+of the events log (`start_cursor`): what happened before notify ran is not posted (an operator
+who used coordssh by hand for weeks does not want dozens of comments about old history), and
+the pass reports how many comments that was, on which items, and why.
+
+A comment not posted now stays owed; the cursor holds before the first one, the next pass tries
+it again and skips those after it that were recorded meanwhile. Why one waits:
+  failed     gh refused this comment (the issue gone, locked...): after MAX_ATTEMPTS failed
+             passes it is given up (recorded `gave_up`, reported), so it cannot hold the rest
+  deferred   gh itself is failing (rate limit, no network, no token): the rest of the pass's
+             comments wait, and the attempt does not count towards giving up; or the per-pass
+             cap on forge calls is spent; or an earlier comment on the same item is waiting
+             (an issue's comments keep their order)
+The texts are in notify_texts.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from coordssh.domain import stages as s
-from coordssh.domain.next_action import clock
 from coordssh.domain.work import WorkItem
 from coordssh.services.notify_lock import checkpoint
 from coordssh.services.notifier import ALREADY, FAILED, POSTED, marker, notifier_for
+from coordssh.services.notify_texts import WRITERS
 
 if TYPE_CHECKING:
     from coordssh.services.context import Context
@@ -32,6 +38,7 @@ LEDGER = "comment:"
 FAILURES = "comment_failures:"
 CALLS_PER_POST = 2
 MAX_ATTEMPTS = 20
+DEFERRED, GAVE_UP = "deferred", "gave_up"
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,36 @@ class CommentBudget:
     calls_left: int
 
 
+def start_cursor(ctx: Context) -> dict[str, Any] | None:
+    """On the first pass (no cursor yet), the cursor at the end of the events log, read and set
+    in one board transaction; what it passed over (None on every later pass)."""
+    soft_cap = ctx.config.pipeline.budgets.item_soft_usd
+    with ctx.board.transaction() as tx:
+        if tx.kv_get(CURSOR) is not None:
+            return None
+        events = tx.events()
+        end = max((e["seq"] for e in events), default=0)
+        owed = [c for c in (comment_for(e, soft_cap, tx.get_work(e["work"])) for e in events)
+                if c is not None and tx.kv_get(LEDGER + c.dedupe_key) is None]
+        tx.kv_set(CURSOR, end)
+    items = sorted({c.work for c in owed})
+    return {"cursor": end, "not_posted": len(owed), "work_items": items,
+            "why": f"first notify pass: the comment cursor starts at the end of the events "
+                   f"log (event {end}); {_count(len(owed), 'comment')} owed by events "
+                   f"recorded before it (on {_count(len(items), 'work item')}) not posted: "
+                   f"history from before notify ran. `coordssh work REPO#ISSUE --history` "
+                   f"shows them"}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def pending_comments(ctx: Context) -> tuple[list[Comment], int]:
-    """The comments still owed after the cursor, and the last event seq seen."""
+    """The comments still owed after the cursor, and the last event seq seen. None without a
+    cursor: only `start_cursor` decides where the first pass starts (never all of history)."""
+    if ctx.board.kv_get(CURSOR) is None:
+        return [], 0
     cursor = int(ctx.board.kv_get(CURSOR, 0) or 0)
     found, last = [], cursor
     for event in ctx.board.events():
@@ -69,12 +104,20 @@ async def post_pending(ctx: Context, budget: CommentBudget, *, dry_run: bool = F
     """Post what is owed; one result per comment ({key, work, kind, state, detail})."""
     comments, last = pending_comments(ctx)
     results, hold = [], None
+    halted = ""                       # gh itself fails: the rest waits for the next pass
+    waiting: dict[str, str] = {}      # work item -> its earlier comment that waits
     for comment in comments:
-        state, detail = await _one(ctx, comment, budget, dry_run)
+        why = halted or waiting.get(comment.work)
+        state, detail, gh_down = (DEFERRED, why, False) if why else \
+            await _one(ctx, comment, budget, dry_run)
         results.append({"key": comment.dedupe_key, "work": comment.work, "kind": comment.kind,
                         "state": state, "detail": detail})
-        if state in (FAILED, "deferred") and hold is None:
-            hold = comment.seq - 1
+        if state in (FAILED, DEFERRED):
+            hold = comment.seq - 1 if hold is None else hold
+            waiting.setdefault(comment.work, f"after the {comment.kind} comment on "
+                                             f"{comment.work}, which waits: kept in order")
+        if gh_down:
+            halted = f"gh is failing ({detail}): next pass"
     if not dry_run:
         new = last if hold is None else hold
         if new != int(ctx.board.kv_get(CURSOR, 0) or 0):
@@ -83,16 +126,17 @@ async def post_pending(ctx: Context, budget: CommentBudget, *, dry_run: bool = F
 
 
 async def _one(ctx: Context, comment: Comment, budget: CommentBudget,
-               dry_run: bool) -> tuple[str, str]:
+               dry_run: bool) -> tuple[str, str, bool]:
+    """(state, detail, whether gh itself is failing)."""
     if ctx.board.kv_get(LEDGER + comment.dedupe_key) is not None:
-        return "recorded", "posted before"
+        return "recorded", "posted before", False
     item = ctx.board.get_work(comment.work)
     if item is None or item.repo not in ctx.config.repos:
-        return "skipped", f"repo of {comment.work} is not in the config"
+        return "skipped", f"repo of {comment.work} is not in the config", False
     if dry_run:
-        return "would_post", comment.body.splitlines()[0]
+        return "would_post", comment.body.splitlines()[0], False
     if budget.calls_left < CALLS_PER_POST:
-        return "deferred", "pipeline.max_forge_calls_per_pass reached: next pass"
+        return DEFERRED, "pipeline.max_forge_calls_per_pass reached: next pass", False
     notifier = notifier_for(ctx, ctx.config.repo(item.repo))
     result = await notifier.post(item, comment.kind, comment.body, comment.dedupe_key,
                                  comment.marker)
@@ -101,9 +145,11 @@ async def _one(ctx: Context, comment: Comment, budget: CommentBudget,
     if result.state in (POSTED, ALREADY):
         ctx.board.kv_set(LEDGER + comment.dedupe_key,
                          {"state": result.state, "detail": result.detail, "at": ctx.clock()})
+    elif result.state == FAILED and result.transient:
+        return DEFERRED, result.detail, True
     elif result.state == FAILED:
-        return _failed(ctx, comment, result.detail)
-    return result.state, result.detail
+        return *_failed(ctx, comment, result.detail), False
+    return result.state, result.detail, False
 
 
 def _failed(ctx: Context, comment: Comment, detail: str) -> tuple[str, str]:
@@ -114,8 +160,8 @@ def _failed(ctx: Context, comment: Comment, detail: str) -> tuple[str, str]:
         ctx.board.kv_set(FAILURES + comment.dedupe_key, tries)
         return FAILED, detail
     ctx.board.kv_set(LEDGER + comment.dedupe_key,
-                     {"state": "gave_up", "detail": detail, "at": ctx.clock()})
-    return "gave_up", f"failed {tries} times, given up: {detail}"
+                     {"state": GAVE_UP, "detail": detail, "at": ctx.clock()})
+    return GAVE_UP, f"failed {tries} times, given up: {detail}"
 
 
 # --- what each event says ---------------------------------------------------------------------
@@ -124,7 +170,7 @@ def comment_for(event: dict[str, Any], soft_cap: float | None,
     kind, data, run = event["kind"], event.get("data") or {}, event.get("run") or ""
     if data.get("refused"):
         return None
-    writer = _WRITERS.get(kind)
+    writer = WRITERS.get(kind)
     if writer is None:
         return None
     body = writer(data, run, item, soft_cap)
@@ -138,78 +184,3 @@ def comment_for(event: dict[str, Any], soft_cap: float | None,
                    marker(kind + extra, event["work"], run, sha))
 
 
-def _started(data, run, item, soft_cap) -> str:
-    role, mode = data.get("role", "implement"), data.get("mode", "new")
-    model = data.get("model") or ("no model" if role == "test" else "default model")
-    lines = [f"**coordssh**: {role} run `{run}` started on `{data.get('machine', '?')}` "
-             f"({model}; {mode})."]
-    if data.get("branch"):
-        lines.append(f"Branch: `{data['branch']}` from `{data.get('base_branch', 'main')}`.")
-    if item is not None and soft_cap is not None and item.spend_usd >= soft_cap and \
-            role == "fix":
-        lines.append(f"Soft budget reached (${item.spend_usd:.2f} of ${soft_cap:.2f}, "
-                     "pipeline.budgets.item_soft_usd): this run is one rung down the model "
-                     "ladder.")
-    lines.append(f"Follow it: `coordssh watch {run}`.")
-    return "\n".join(lines)
-
-
-def _ended(data, run, item, soft_cap) -> str:
-    status, reason = data.get("status", ""), data.get("reason", "")
-    role = data.get("role", "implement")
-    cost = f" Cost: ${float(data.get('cost_usd') or 0):.2f}."
-    if status == "done":
-        sha = (data.get("sha") or "")[:7]
-        return f"**coordssh**: {role} run `{run}` is done; pushed `{sha}`.{cost}"
-    if status == "advisory":
-        return f"**coordssh**: {role} run `{run}` finished without commits: {reason}.{cost}"
-    if status in s.GUIDANCE_STATUSES:
-        return (f"**coordssh**: {role} run `{run}` is stuck ({status}): {reason}\n"
-                f"Continue it with guidance: `coordssh continue {run} --guidance '...'`")
-    if status == "usage_limited":
-        resets = data.get("resets_at")
-        when = clock(resets, resets - 1) if resets else "an unknown time"
-        return (f"**coordssh**: {role} run `{run}` hit the Claude usage limit; the machine's "
-                f"account is parked until {when}. It continues by itself after the reset.")
-    if status == "cancelled":
-        return f"**coordssh**: {role} run `{run}` was stopped by the operator."
-    return f"**coordssh**: {role} run `{run}` failed ({status}): {reason}{cost}"
-
-
-def _test(data, run, item, soft_cap) -> str:
-    sha = (data.get("sha") or "")[:7]
-    if data.get("result") == "passed":
-        return f"**coordssh**: tests passed at `{sha}` (run `{run or 'by hand'}`)."
-    detail = str(data.get("detail") or "").strip()[-1500:]
-    tail = f"\n\n```\n{detail}\n```" if detail else ""
-    return f"**coordssh**: tests failed at `{sha}` (run `{run or 'by hand'}`).{tail}"
-
-
-def _review(data, run, item, soft_cap) -> str:
-    said = "approved" if data.get("result") == "approve" else "changes requested"
-    detail = str(data.get("detail") or "").strip()[:2000]
-    return f"**coordssh**: review at `{(data.get('sha') or '')[:7]}`: {said}.\n\n{detail}".strip()
-
-
-def _merged(data, item) -> str:
-    """The PR the event names (the item may be on a later cycle by now)."""
-    number = data.get("number") or (item.pr_number if item is not None else None)
-    return "**coordssh**: merged." + (f" PR #{number}." if number else "")
-
-
-_WRITERS: dict[str, Callable[..., str]] = {
-    "run_started": _started,
-    "run_ended": _ended,
-    "test_verdict": _test,
-    "review_verdict": _review,
-    "pr_merged": lambda data, run, item, cap: _merged(data, item),
-    "machine_stale": lambda data, run, item, cap: (
-        f"**coordssh**: machine `{data.get('machine')}` has been unreachable since "
-        f"{clock(data.get('since') or 0, (data.get('since') or 0) - 1)}; run `{run}` is unknown: "
-        "it is neither killed nor started again until the machine answers."),
-    "machine_back": lambda data, run, item, cap: (
-        f"**coordssh**: machine `{data.get('machine')}` answers again; run `{run}` is "
-        "observed again."),
-    "parked": lambda data, run, item, cap: (f"**coordssh**: parked: {data.get('reason', '')}"
-                                            if data.get("until") is None else ""),
-}

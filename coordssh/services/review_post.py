@@ -91,9 +91,11 @@ async def _post(forge: Any, number: int, result: str, body: str, mark: str) -> t
         return "comment", posted
 
 
-async def settle_reviews(ctx: Context, items: Iterable[WorkItem]) -> list[Settled]:
+async def settle_reviews(ctx: Context, items: Iterable[WorkItem],
+                         failed: list[tuple[str, str]] | None = None) -> list[Settled]:
     """`settle_review` for every item with a review verdict not posted yet (by the board). A
-    forge that fails now is asked again next time: the verdict is on the board already."""
+    forge that fails now is asked again next time: the verdict is on the board already; each
+    such item and the error are appended to `failed` (notify reports them)."""
     done = []
     for item in items:
         if pending_verdict(ctx, item) is None:
@@ -102,6 +104,8 @@ async def settle_reviews(ctx: Context, items: Iterable[WorkItem]) -> list[Settle
             settled = await settle_review(ctx, item)
         except ForgeError as err:
             log.warning("review of %s not posted yet: %s", item.key, err.message)
+            if failed is not None:
+                failed.append((item.key, err.message))
             continue
         if settled is not None:
             done.append(settled)

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from coordssh.services.session import ResumeReport
 
 
+QUIET_STATES = ("posted", "already", "recorded")     # the rest say why
+
+
 def _json(data: Any) -> None:
     indent = 2 if sys.stdout.isatty() else None
     sys.stdout.write(json.dumps(data, indent=indent, ensure_ascii=False, default=str) + "\n")
@@ -44,9 +47,12 @@ def print_pass(report: PassReport, *, json_output: bool) -> None:
     for entry in report.skipped:
         out.append(f"  skip {entry['work']} ({entry['action']}): {clean(entry['skipped'])}")
     for c in report.comments:
-        out.append(f"  comment {c['work']} {c['kind']}: {c['state']}")
+        why = f" ({clean(c['detail'])})" if c["state"] not in QUIET_STATES and c["detail"] \
+            else ""
+        out.append(f"  comment {c['work']} {c['kind']}: {c['state']}{why}")
     for event in report.events:
-        out.append(f"  {clean(json.dumps(event, default=str))}")
+        said = event.get("first_pass", {}).get("why") or event.get("finished")
+        out.append(f"  {clean(said or json.dumps(event, default=str))}")
     for err in report.errors:
         out.append(f"  error in {err['step']}: {clean(err['error'])}")
     sys.stdout.write("\n".join(out) + "\n")
