@@ -233,3 +233,29 @@ def test_slots_expand_home_prefer_a_free_one_and_an_adopted_run_keeps_its_own(tm
     adopted = row_from_meta(local_machine, "a1", "/runs/a1", meta, started_at=1.0, now=2.0)
     assert (adopted.extra["slot"], slots.held_dir(adopted)) == (2, "/abs/slot-2")
     assert slots.run_env(local_machine, adopted) == {"CLAUDE_CONFIG_DIR": "/abs/slot-2"}
+
+
+async def test_a_review_takes_a_free_slot_and_a_test_run_none(local_machine, contexts, world,
+                                                              tmp_path):
+    from coordssh.services.pr import open_pr
+    from coordssh.services.review import dispatch_review
+    from tests.support.prflow import github_context, github_rig, implemented, judge_head, set_repo
+
+    record = tmp_path / "claude.jsonl"
+    fake = github_rig(tmp_path, world)
+    fake.add_issue(5, "Fix the widget", "It is broken.")
+    fake.add_issue(9, "Hold a slot", f"{HANG}")
+    ctx = github_context(contexts, local_machine, fake, env={"FAKE_CLAUDE_RECORD": str(record)})
+    set_repo(ctx, test_command="test -f coordssh-fake-success.txt")
+    dirs = await make_slots(ctx, local_machine, tmp_path / "slots")
+    key = await implemented(ctx, "localbox", 5)
+    await judge_head(ctx, key)
+    [test] = [r for r in ctx.board.list() if r.role == "test"]
+    assert "slot" not in test.extra                          # no claude there: no slot
+    await open_pr(ctx, key)
+    holder = await start(ctx, "localbox", 9, HANG)            # slot 1
+    review = (await dispatch_review(ctx, key)).assignment
+    assert (holder.extra["slot"], review.extra["slot"]) == (1, 2)
+    seen = wait_for(lambda: next((r for r in records(record) if "--session-id" in r["argv"]
+                                  and review.session_id in r["argv"]), None), LONG)
+    assert seen["claude_config_dir"] == dirs[1]
