@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from coordssh.board.store import Board
+from coordssh.cli.render.assign import plan_text
 from coordssh.cli.render.status_json import status_json
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
@@ -82,6 +83,11 @@ async def test_live_runs_get_their_own_slot_a_full_set_refuses_and_a_freed_one_i
     record = tmp_path / "claude.jsonl"
     ctx = contexts(machine, max_workers=2, env={"FAKE_CLAUDE_RECORD": str(record)})
     dirs = await make_slots(ctx, worker(ctx, machine), tmp_path / "slots")
+    dry = await assign(ctx, AssignRequest(machine=machine.name, repo="demo", issue=1,
+                                          title="Issue 1", briefing=HANG, dry_run=True))
+    assert f"  machine   {machine.name}  (claude config slot 1: {dirs[0]})\n" in plan_text(
+        dry, "coordinator.yml")
+    assert f"CLAUDE_CONFIG_DIR={dirs[0]}" in dry.command and ctx.board.list() == []
     first = await start(ctx, machine.name, 1, HANG)
     second = await start(ctx, machine.name, 2, HANG)
     assert [record_of(record, r)["claude_config_dir"] for r in (first, second)] == dirs
