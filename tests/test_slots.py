@@ -217,6 +217,21 @@ async def test_continue_copies_the_transcript_into_another_slot_when_its_own_is_
     assert (carried / crashed.session_id / "subagents" / "agent-1.jsonl").exists()
 
 
+async def test_a_run_from_before_the_slots_continues_in_one_with_its_transcript(
+        machine, contexts, tmp_path):
+    record, home = tmp_path / "claude.jsonl", tmp_path / "home"
+    ctx = contexts(machine, env={"FAKE_CLAUDE_RECORD": str(record), "HOME": str(home)})
+    crashed = await ended(ctx, await start(ctx, machine.name, 5, CRASHED))
+    assert "slot" not in crashed.extra
+    kept = plant_transcript(str(home / ".claude"), crashed)        # the shared ~/.claude
+    dirs = await make_slots(ctx, worker(ctx, machine), tmp_path / "slots")
+    run = (await continue_run(ctx, crashed.id, "Go on.")).assignment
+    assert run.extra["claude_config_dir"] == dirs[0]
+    wait_for(lambda: len(records(record)) == 2, LONG)
+    assert records(record)[-1]["claude_config_dir"] == dirs[0]
+    assert Path(dirs[0], "projects", kept.parent.name, kept.name).read_text() == kept.read_text()
+
+
 # --- the pieces --------------------------------------------------------------------------------
 def test_slots_expand_home_prefer_a_free_one_and_an_adopted_run_keeps_its_own(tmp_path,
                                                                               local_machine):
@@ -239,6 +254,8 @@ def test_slots_expand_home_prefer_a_free_one_and_an_adopted_run_keeps_its_own(tm
     adopted = row_from_meta(local_machine, "a1", "/runs/a1", meta, started_at=1.0, now=2.0)
     assert (adopted.extra["slot"], slots.held_dir(adopted)) == (2, "/abs/slot-2")
     assert slots.run_env(local_machine, adopted) == {"CLAUDE_CONFIG_DIR": "/abs/slot-2"}
+    assert slots.run_env(with_env, adopted) == {"CLAUDE_CONFIG_DIR": "/abs/slot-2"}  # ran there
+    assert slots.run_env(with_env, holder.evolve(extra={})) == {"CLAUDE_CONFIG_DIR": "/mine"}
 
 
 async def test_a_review_takes_a_free_slot_and_a_test_run_none(local_machine, contexts, world,

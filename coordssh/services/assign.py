@@ -33,12 +33,9 @@ from coordssh.remote.worktree import OriginFacts, branch_name, origin_facts
 from coordssh.services import claims, pipeline, run_plan, slots
 from coordssh.services.brief import Brief, make_brief
 from coordssh.services.context import Context
-from coordssh.services.run_plan import AssignResult, Plan, RunShape, fresh_id, plan_run
+from coordssh.services.run_plan import AssignResult, Plan, RunShape, plan_run
 from coordssh.shell.paths import expand_with
 from coordssh.transport.base import Transport
-
-__all__ = ["AssignRequest", "AssignResult", "Plan", "RunShape", "assign", "check_capacity",
-           "checkout_branch", "fresh_id", "mark_running", "plan_run", "start_run"]
 
 
 @dataclass(frozen=True)

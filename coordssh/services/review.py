@@ -36,6 +36,7 @@ from coordssh.services.context import Context
 from coordssh.services.pr import pushed_item, runs_of
 from coordssh.services.assign import mark_running
 from coordssh.services.test_run import detached_row, launch_detached
+from coordssh.shell.command import Command
 from coordssh.transport.base import Transport
 
 ROLE = "review"
@@ -126,13 +127,13 @@ async def _on_machine(ctx: Context, item: WorkItem, repo: Repo, machine: Machine
         claims.ensure_capacity(machine, [r.id for r in live])
         row, env = slots.seat(row, machine.env, slots.choose(tx, machine, facts.home,
                                                              live=live))
+        program = envelope.env_command(env, build_for_playbook(   # refused: nothing written
+            claude, playbook, model=claude_model, session_id=row.session_id,
+            allow=_allowed(repo), deny=(*repo.worker_permissions.deny, *READ_ONLY_DENY)))
+        tar = _tar(ctx, row, prompt, program)
         row = pipeline.record_start(tx, row, ctx.clock(),
                                     rung=pipeline.rung_of(ctx.config, asked))
-    program = envelope.env_command(env, build_for_playbook(
-        claude, playbook, model=claude_model, session_id=row.session_id,
-        allow=_allowed(repo), deny=(*repo.worker_permissions.deny, *READ_ONLY_DENY)))
-    pid = await launch_detached(ctx, transport, row, repo_path, facts.home,
-                                _tar(ctx, row, prompt, program))
+    pid = await launch_detached(ctx, transport, row, repo_path, facts.home, tar)
     return mark_running(ctx, row, pid), pid
 
 
@@ -141,7 +142,7 @@ def _allowed(repo: Repo) -> list[str]:
     return [*command_rules(repo.build_command or ""), *command_rules(repo.test_command or "")]
 
 
-def _tar(ctx: Context, row: Assignment, prompt: str, program) -> bytes:
+def _tar(ctx: Context, row: Assignment, prompt: str, program: Command) -> bytes:
     limits = envelope.Limits.of(ctx.config.runs.result_grace_s, ctx.config.runs.max_runtime_s)
     run_sh = envelope.render_run_sh(row.evolve(branch=""), limits, program)  # never pushes
     return envelope.bundle(envelope.envelope_files(row, prompt, run_sh), mtime=ctx.clock())

@@ -90,9 +90,10 @@ def seat(row: Assignment, env: Mapping[str, str],
 
 
 def run_env(machine: Machine, row: Assignment) -> dict[str, str]:
-    """The env `row` ran under (its slot's dir over the machine's env): where its transcript is."""
+    """The env `row` ran under (its slot's dir over the machine's env, even one that sets its
+    own dir since): where its transcript is."""
     found = held_dir(row)
-    return {**machine.env, ENV: found} if found and ENV not in machine.env else dict(machine.env)
+    return {**machine.env, ENV: found} if found else dict(machine.env)
 
 
 def env_note(reader: Reader, machine: Machine) -> tuple[str, ...]:
