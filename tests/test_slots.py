@@ -277,8 +277,11 @@ async def test_a_review_takes_a_free_slot_and_a_test_run_none(local_machine, con
     assert "slot" not in test.extra                          # no claude there: no slot
     await open_pr(ctx, key)
     holder = await start(ctx, "localbox", 9, HANG)            # slot 1
-    review = (await dispatch_review(ctx, key)).assignment
+    dispatched = await dispatch_review(ctx, key)
+    review = dispatched.assignment
     assert (holder.extra["slot"], review.extra["slot"]) == (1, 2)
+    assert (dispatched.to_json()["slot"], dispatched.to_json()["claude_config_dir"]) == (
+        2, dirs[1])                                          # `review --json`
     seen = wait_for(lambda: next((r for r in records(record) if "--session-id" in r["argv"]
                                   and review.session_id in r["argv"]), None), LONG)
     assert seen["claude_config_dir"] == dirs[1]

@@ -58,7 +58,7 @@ class DispatchedReview:
                 "work": a.work_key, "role": a.role, "pr": self.pr_number, "sha": a.base_sha,
                 "model": a.model, "session_id": a.session_id, "worktree": a.worktree,
                 "run_dir": a.run_dir, "status": a.status, "pid": self.pid,
-                "same_machine": self.same_machine}
+                "same_machine": self.same_machine, **slots.shown(a)}
 
 
 async def dispatch_review(ctx: Context, which: str, *, machine: str | None = None,
