@@ -34,7 +34,8 @@ async def test_a_stopped_run_pushes_its_work_under_either_launcher(machine, laun
                                                                    world):
     ctx = contexts(machine, launcher=launcher)
     a = await start(ctx, machine, 11, "hang")
-    await until(lambda: (Path(a.run_dir) / "stream.jsonl").stat().st_size > 0, LONG,
+    stream = Path(a.run_dir) / "stream.jsonl"       # tmux: the pane may not have made it yet
+    await until(lambda: stream.exists() and stream.stat().st_size > 0, LONG,
                 "the run to write its init line")
     (Path(a.worktree) / "half-done.txt").write_text("work in progress\n")  # the agent's edit
     result = await stop(ctx, a.id)

@@ -180,10 +180,15 @@ def render_run_sh(assignment: Assignment, limits: Limits, launch: Command) -> st
 
 META_FIELDS = ("id", "machine", "repo", "issue", "branch", "base_branch", "base_sha", "worktree",
                "model", "role", "launcher", "session_id", "created_at")
+META_EXTRA = ("slot", "claude_config_dir")
 
 
 def render_meta(assignment: Assignment) -> str:
     data = {name: getattr(assignment, name) for name in META_FIELDS}
+    extra = assignment.extra if isinstance(assignment.extra, dict) else {}
+    for name in META_EXTRA:     # the claude config slot (services/slots.py), when it has one
+        if extra.get(name):
+            data[name] = extra[name]
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 

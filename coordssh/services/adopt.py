@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from coordssh.domain import models as m
 from coordssh.domain.models import Assignment
+from coordssh.remote.envelope import META_EXTRA
 
 if TYPE_CHECKING:
     from coordssh.config.schema import Machine
@@ -50,7 +51,8 @@ def row_from_meta(machine: Machine, run_id: str, run_dir: str, meta: dict[str, A
         reason="adopted from the machine", session_id=_text(meta, "session_id"),
         created_at=created if created is not None else (started_at or now),
         started_at=started_at, updated_at=now,
-        extra={"adopted": ADOPTED_NOTE.format(machine=machine.name), "adopted_at": now})
+        extra={"adopted": ADOPTED_NOTE.format(machine=machine.name), "adopted_at": now,
+               **{k: meta[k] for k in META_EXTRA if meta.get(k)}})   # its claude config slot
 
 
 def _text(meta: dict[str, Any], key: str) -> str:

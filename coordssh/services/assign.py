@@ -12,28 +12,30 @@ the dispatch. A dry run reads origin with `git ls-remote` and writes nothing any
 Follow-up runs of a work item (`fix`, `retry`, `continue`: services/followup.py) go through the
 same plan and start: `plan_run` with a `RunShape` (role, mode, a worktree path to reuse, a
 session to `--resume`), `checkout_branch` for the item's existing branch, `start_run`.
+
+The plan (`Plan`, `RunShape`, `AssignResult`) is services/run_plan.py. The intent transaction
+also gives the run its claude config slot when the machine has them (services/slots.py).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from coordssh.config.schema import Machine, Repo
 from coordssh.domain import models as m
-from coordssh.domain.models import Assignment, new_assignment_id
+from coordssh.domain.models import Assignment
 from coordssh.domain.work_cycle import reopen_note
 from coordssh.errors import NotFound, RemoteCommandFailed
-from coordssh.remote import envelope, launcher
+from coordssh.remote import launcher
 from coordssh.remote.checkout import Checkout, checkout_for
-from coordssh.remote.tmux import session_name
-from coordssh.remote.worktree import OriginFacts, branch_name, origin_facts, worktree_path
-from coordssh.services import claims, pipeline
-from coordssh.services.brief import ROLE, Brief, make_brief, on_branch
+from coordssh.remote.worktree import OriginFacts, branch_name, origin_facts
+from coordssh.services import claims, pipeline, run_plan, slots
+from coordssh.services.brief import Brief, make_brief, on_branch
 from coordssh.services.context import Context
-from coordssh.shell.paths import expand_with, join
+from coordssh.services.run_plan import AssignResult, Plan, RunShape, plan_run
+from coordssh.shell.paths import expand_with
 from coordssh.transport.base import Transport
 
 
@@ -50,30 +52,6 @@ class AssignRequest:
     # told the intent row once it is on the board: from then on a run may be going on the
     # machine whatever happens to this call (the CLI names it when Ctrl-C comes after that)
     on_intent: Callable[[Assignment], None] | None = None
-
-
-@dataclass(frozen=True)
-class AssignResult:
-    assignment: Assignment
-    prompt: str
-    command: str                  # the claude command line (secrets masked)
-    launch: str                   # how the wrapper is started
-    dry_run: bool = False
-    pid: int | None = None
-    model_source: str = ""
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_json(self) -> dict[str, Any]:
-        a = self.assignment
-        data = {"id": a.id, "machine": a.machine, "repo": a.repo, "issue": a.issue,
-                "title": a.title, "branch": a.branch, "model": a.model, "worktree": a.worktree,
-                "run_dir": a.run_dir, "base_sha": a.base_sha, "status": a.status,
-                "launcher": a.launcher, "session_id": a.session_id, "dry_run": self.dry_run,
-                "pid": self.pid, "model_source": self.model_source}
-        if self.dry_run:
-            data.update(command=self.command, launch=self.launch, prompt=self.prompt,
-                        notes=list(self.notes))
-        return data
 
 
 async def assign(ctx: Context, request: AssignRequest) -> AssignResult:
@@ -105,7 +83,9 @@ async def _on_machine(ctx: Context, request: AssignRequest, machine: Machine, re
     notes += [checkout.note] if checkout.continued else []
     notes += [reopens] if reopens else []
     if request.dry_run:
-        return plan.result(dry_run=True, notes=tuple(notes))
+        seated = run_plan.seat(ctx.board, machine, plan)     # which slot it would take now
+        notes += slots.env_note(ctx.board, machine)
+        return seated.result(dry_run=True, notes=tuple(notes))
     return await start_run(ctx, transport, machine, plan, check_claims=not request.force,
                            on_intent=request.on_intent)
 
@@ -115,12 +95,14 @@ async def start_run(ctx: Context, transport: Transport, machine: Machine, plan: 
                     on_intent: Callable[[Assignment], None] | None = None) -> AssignResult:
     """The intent row (refused by the work item's stage, claims, capacity: nothing written),
     then the one dispatch exec, then `running`. `before(tx)` runs first inside the intent
-    transaction (a retry ends the lost run it replaces there)."""
-    _record_intent(ctx, machine, plan, check_claims=check_claims, before=before)
+    transaction (a retry ends the lost run it replaces there). The run's claude config slot is
+    taken there too (on the result's row)."""
+    plan = _record_intent(ctx, machine, plan, check_claims=check_claims, before=before)
     if on_intent is not None:
         on_intent(plan.assignment)
     pid = await _dispatch(ctx, transport, machine, plan)
-    return plan.result(assignment=mark_running(ctx, plan.assignment, pid), pid=pid)
+    return plan.result(assignment=mark_running(ctx, plan.assignment, pid), pid=pid,
+                       notes=slots.env_note(ctx.board, machine))
 
 
 async def _live_holders(ctx: Context, repo: str, issue: int, *, reconcile: bool) -> list[Assignment]:
@@ -169,109 +151,32 @@ def checkout_branch(ctx: Context, machine: Machine, branch: str, facts: OriginFa
                         worktree_root=expand_with(machine.worktree_root, facts.home))
 
 
-# --- the plan -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RunShape:
-    """What a run is beyond its brief; the defaults are a new implement run (`assign`)."""
-
-    role: str = ROLE
-    mode: str = "new"             # new | retry | continue (domain/stages.MODES)
-    reopen: bool = False          # an explicit assign: a merged/abandoned item starts a new cycle
-    worktree: str = ""            # a path to use (continue: the earlier run's, --resume's cwd)
-    resume: str = ""              # the session to continue (`claude --resume`), kept as its id
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Plan:
-    assignment: Assignment
-    target: launcher.DispatchTarget
-    brief: Brief
-    env: dict[str, str]
-    limits: envelope.Limits
-    shape: RunShape = RunShape()
-
-    def claude_command(self, claude: str):
-        if self.shape.resume:
-            return self.brief.claude_command(claude, None, ("--resume", self.shape.resume))
-        return self.brief.claude_command(claude, self.assignment.session_id)
-
-    def run_sh(self, claude: str) -> str:
-        row = self.assignment
-        if not self.brief.playbook.push:     # the wrapper skips its post-run steps (no push)
-            row = row.evolve(branch="")
-        return envelope.render_run_sh(row, self.limits,
-                                      envelope.env_command(self.env, self.claude_command(claude)))
-
-    def tar(self, claude: str, now: float) -> bytes:
-        files = envelope.envelope_files(self.assignment, self.brief.prompt, self.run_sh(claude))
-        return envelope.bundle(files, mtime=now)
-
-    def result(self, *, assignment: Assignment | None = None, **more: Any) -> AssignResult:
-        shown = envelope.env_command(self.env, self.claude_command(self.target.claude_path))
-        return AssignResult(assignment or self.assignment, self.brief.prompt, shown.display(),
-                            launcher.launch_display(self.target).display(),
-                            model_source=self.brief.model_source, **more)
-
-
-def plan_run(ctx: Context, machine: Machine, repo: Repo, repo_path: str, brief: Brief,
-             facts: OriginFacts, checkout: Checkout, claude: str,
-             shape: RunShape = RunShape()) -> Plan:
-    assignment_id = fresh_id(ctx)
-    home = facts.home
-    extra: dict[str, Any] = {"issue_url": brief.issue.url} if brief.issue.url else {}
-    if checkout.continued:
-        extra["continued"] = checkout.note
-    if shape.mode != "new":
-        extra["mode"] = shape.mode
-    a = Assignment(
-        id=assignment_id, machine=machine.name, repo=repo.name, issue=brief.issue.number,
-        branch=checkout.branch, title=brief.issue.title,
-        base_branch=repo.default_branch, base_sha=checkout.start_sha,
-        worktree=shape.worktree or expand_with(
-            worktree_path(machine.worktree_root, repo.name, assignment_id), home),
-        run_dir=expand_with(join(machine.run_root, assignment_id), home),
-        model=brief.model, role=shape.role, launcher=machine.launcher, status=m.STARTING,
-        session_id=shape.resume or str(uuid.uuid4()), created_at=ctx.clock(),
-        updated_at=ctx.clock(), extra={**extra, **shape.extra, **brief.model_extra()})
-    target = launcher.DispatchTarget(
-        repo_path=expand_with(repo_path, home), worktree=a.worktree, branch=a.branch,
-        base_sha=a.base_sha, run_dir=a.run_dir, claude_path=claude, launcher=a.launcher,
-        session=session_name(a.id), free_worktree=checkout.free)
-    runs = ctx.config.runs
-    return Plan(a, target, brief, dict(machine.env),
-                envelope.Limits.of(runs.result_grace_s, runs.max_runtime_s), shape)
-
-
-def fresh_id(ctx: Context) -> str:
-    taken = {row.id for row in ctx.board.list(include_archived=True)}
-    while (candidate := new_assignment_id()) in taken:
-        continue
-    return candidate
-
-
 # --- intent, dispatch, outcome ------------------------------------------------------------------
 def _record_intent(ctx: Context, machine: Machine, plan: Plan, *, check_claims: bool,
-                   before: Callable[[Any], None] | None = None) -> None:
+                   before: Callable[[Any], None] | None = None) -> Plan:
     """Put the `starting` row, re-checking claim and capacity under the lock: two assigns racing
-    each other both passed the checks above, only one of them may take the last slot."""
-    assignment = plan.assignment
+    each other both passed the checks above, only one of them may take the last place (and
+    each claude config slot goes to one of them). The plan as put (its slot)."""
     with ctx.board.transaction() as tx:
         if before is not None:
             before(tx)
         live = tx.list(live_only=True)
         if check_claims:
-            holders = claims.board_holders(live, assignment.repo, assignment.issue)
-            claims.ensure_unclaimed(assignment.repo, assignment.issue, holders, (), force=False)
+            holders = claims.board_holders(live, plan.assignment.repo, plan.assignment.issue)
+            claims.ensure_unclaimed(plan.assignment.repo, plan.assignment.issue, holders, (),
+                                    force=False)
         claims.ensure_capacity(machine, [row.id for row in live if row.machine == machine.name])
-        pipeline.record_start(tx, assignment, ctx.clock(), mode=plan.shape.mode,
-                              rung=pipeline.rung_of(ctx.config, assignment.model),
+        plan = run_plan.seat(tx, machine, plan, live)
+        pipeline.record_start(tx, plan.assignment, ctx.clock(), mode=plan.shape.mode,
+                              rung=pipeline.rung_of(ctx.config, plan.assignment.model),
                               reopen=plan.shape.reopen)
+    return plan
 
 
 async def _dispatch(ctx: Context, transport: Transport, machine: Machine, plan: Plan) -> int | None:
     target = plan.target
     try:
+        await run_plan.carry(transport, plan)       # a resumed session's transcript, if moved
         try:
             return await launcher.dispatch(transport, target, plan.tar(target.claude_path,
                                                                        ctx.clock()))

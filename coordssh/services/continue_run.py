@@ -1,7 +1,9 @@
 """`coordssh continue ID --guidance T`: a run that stopped without finishing (stuck, max_turns,
 crashed, cancelled, usage_limited) goes on with `claude --resume SESSION`, the guidance as the
 new prompt (the `continue` playbook), on the SAME machine: the transcript lives there, under the
-run's `~/.claude` (the machine's `env` HOME, when it sets one).
+run's claude config dir: its slot's (services/slots.py), else `~/.claude` (the machine's `env`
+HOME or CLAUDE_CONFIG_DIR, when it sets one). The continued run takes the earlier run's slot
+when it is free; else another slot, into which the transcript is copied before it starts.
 
 The CLI finds a session from its cwd, so the continued run uses the earlier run's worktree path:
 the worktree itself when it still has the branch checked out (reused as it is, uncommitted work
@@ -24,7 +26,7 @@ from coordssh.remote.checkout import Checkout
 from coordssh.remote.transcript import Transcript, find_transcript
 from coordssh.remote.worktree import OriginFacts
 from coordssh.services import assign as dispatch
-from coordssh.services import followup
+from coordssh.services import followup, slots
 from coordssh.services.assign import AssignResult, RunShape
 from coordssh.services.context import Context
 
@@ -56,11 +58,14 @@ async def continue_run(ctx: Context, which: str, guidance: str) -> AssignResult:
     brief = followup.make_brief(ctx, repo, issue, book, prompt,
                                 followup.requested_model(row) or ctx.config.models.default,
                                 f"as run {row.id}, resumed")
-    shape = RunShape(role=row.role, mode=mode, worktree=row.worktree, resume=row.session_id,
-                     extra={"continues": row.id, "guidance": guidance, "playbook": PLAYBOOK})
     async with await ctx.connector.connect(machine) as transport:
-        transcript = await find_transcript(transport, machine.env, row.session_id)
+        transcript = await find_transcript(transport, slots.run_env(machine, row),
+                                           row.session_id)
         notes = _check_transcript(row, machine, transcript)
+        shape = RunShape(role=row.role, mode=mode, worktree=row.worktree, resume=row.session_id,
+                         slot=slots.held_dir(row), transcripts=transcript.paths,
+                         extra={"continues": row.id, "guidance": guidance,
+                                "playbook": PLAYBOOK})
         return await followup.dispatch_on_branch(ctx, item, machine, brief, shape,
                                                  checkout=_same_worktree(row), notes=notes,
                                                  transport=transport)

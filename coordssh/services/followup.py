@@ -194,7 +194,8 @@ async def _on(ctx: Context, item: WorkItem, machine: Machine, repo: Repo, repo_p
                                       before=before)
     return AssignResult(result.assignment, result.prompt, result.command, result.launch,
                         pid=result.pid, model_source=result.model_source,
-                        notes=tuple(shown) + ((where.note,) if where.note else ()))
+                        notes=(*shown, *((where.note,) if where.note else ()),
+                               *result.notes))
 
 
 def tail(text: str, limit: int = FAILURE_MAX) -> str:

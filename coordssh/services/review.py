@@ -9,7 +9,8 @@ explicitly; the envelope is rendered without a branch, so the wrapper never comm
 (as for test runs). The prompt: the issue, the diff range `origin/BASE...HEAD`, the repo's
 CLAUDE.md at that SHA, the checklist (reviews.checklist + repo_overrides) and the verdict's
 format (agent/verdict.py). Its end becomes `review_verdict` for the SHA it reviewed
-(pipeline.end_event); `review_post.settle_review` posts it on the PR.
+(pipeline.end_event); `review_post.settle_review` posts it on the PR. It takes a claude config
+slot like any claude run (services/slots.py).
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from coordssh.forge.issue import Issue
 from coordssh.remote import envelope, launcher
 from coordssh.remote import test_run as remote
 from coordssh.remote.git_log import file_at
-from coordssh.services import claims
+from coordssh.services import claims, slots
 from coordssh.services.context import Context
 from coordssh.services.pr import pushed_item, runs_of
 from coordssh.services.assign import mark_running
 from coordssh.services.test_run import detached_row, launch_detached
+from coordssh.shell.command import Command
 from coordssh.transport.base import Transport
 
 ROLE = "review"
@@ -56,7 +58,7 @@ class DispatchedReview:
                 "work": a.work_key, "role": a.role, "pr": self.pr_number, "sha": a.base_sha,
                 "model": a.model, "session_id": a.session_id, "worktree": a.worktree,
                 "run_dir": a.run_dir, "status": a.status, "pid": self.pid,
-                "same_machine": self.same_machine}
+                "same_machine": self.same_machine, **slots.shown(a)}
 
 
 async def dispatch_review(ctx: Context, which: str, *, machine: str | None = None,
@@ -120,21 +122,30 @@ async def _on_machine(ctx: Context, item: WorkItem, repo: Repo, machine: Machine
     row = _row(ctx, item, machine, facts.home, asked)
     prompt = review_prompt(ctx, playbook, repo, item, issue, claude_md or "",
                            machine=machine.name, same=same)
-    deny = (*repo.worker_permissions.deny, *READ_ONLY_DENY)
-    allow = [*command_rules(repo.build_command or ""), *command_rules(repo.test_command or "")]
-    program = envelope.env_command(machine.env, build_for_playbook(
-        claude, playbook, model=claude_model, session_id=row.session_id, allow=allow,
-        deny=deny))
-    limits = envelope.Limits.of(ctx.config.runs.result_grace_s, ctx.config.runs.max_runtime_s)
-    run_sh = envelope.render_run_sh(row.evolve(branch=""), limits, program)  # never pushes
-    tar = envelope.bundle(envelope.envelope_files(row, prompt, run_sh), mtime=ctx.clock())
-    with ctx.board.transaction() as tx:
-        live = [r.id for r in tx.list(live_only=True) if r.machine == machine.name]
-        claims.ensure_capacity(machine, live)
+    with ctx.board.transaction() as tx:       # capacity again and a claude config slot
+        live = [r for r in tx.list(live_only=True) if r.machine == machine.name]
+        claims.ensure_capacity(machine, [r.id for r in live])
+        row, env = slots.seat(row, machine.env, slots.choose(tx, machine, facts.home,
+                                                             live=live))
+        program = envelope.env_command(env, build_for_playbook(   # refused: nothing written
+            claude, playbook, model=claude_model, session_id=row.session_id,
+            allow=_allowed(repo), deny=(*repo.worker_permissions.deny, *READ_ONLY_DENY)))
+        tar = _tar(ctx, row, prompt, program)
         row = pipeline.record_start(tx, row, ctx.clock(),
                                     rung=pipeline.rung_of(ctx.config, asked))
     pid = await launch_detached(ctx, transport, row, repo_path, facts.home, tar)
     return mark_running(ctx, row, pid), pid
+
+
+def _allowed(repo: Repo) -> list[str]:
+    """The repo's build and test commands (the rest of Bash is not in the read tools)."""
+    return [*command_rules(repo.build_command or ""), *command_rules(repo.test_command or "")]
+
+
+def _tar(ctx: Context, row: Assignment, prompt: str, program: Command) -> bytes:
+    limits = envelope.Limits.of(ctx.config.runs.result_grace_s, ctx.config.runs.max_runtime_s)
+    run_sh = envelope.render_run_sh(row.evolve(branch=""), limits, program)  # never pushes
+    return envelope.bundle(envelope.envelope_files(row, prompt, run_sh), mtime=ctx.clock())
 
 
 async def _issue(ctx: Context, repo: Repo, item: WorkItem) -> Issue:

@@ -6,7 +6,7 @@ and, unless `check`, makes the change; the result is `ok`, `changed` (with `chec
 change), `failed` (with the fix) or `skipped`. Nothing is installed unless the user allows it
 (`install`, or `install: true` on the step). Found facts are recorded on the board (never with
 `check`): the absolute path of `claude` (`claude_path:<machine>`) and the per-slot config dirs
-(`claude_config_dirs:<machine>`, a hook for dispatch to give each slot its own).
+(`claude_config_dirs:<machine>`: dispatch gives each live run its own, services/slots.py).
 """
 
 from __future__ import annotations
@@ -22,14 +22,11 @@ from coordssh.remote.claude_path import claude_path_key, resolve_claude_path
 from coordssh.services.context import Context
 from coordssh.services.setup_playbook import SetupPlaybook, SetupStep, load_setup_playbook
 from coordssh.services.setup_text import explain
+from coordssh.services.slots import config_dirs_key
 from coordssh.shell.paths import join
 from coordssh.transport.base import Transport
 
 OK, CHANGED, FAILED, SKIPPED = "ok", "changed", "failed", "skipped"
-
-
-def config_dirs_key(machine: str) -> str:
-    return f"claude_config_dirs:{machine}"
 
 
 @dataclass(frozen=True)

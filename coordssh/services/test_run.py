@@ -24,7 +24,8 @@ from coordssh.remote import test_run as remote
 from coordssh.remote.tmux import session_name
 from coordssh.remote.worktree import worktree_path
 from coordssh.services import claims, pipeline
-from coordssh.services.assign import fresh_id, mark_running
+from coordssh.services.assign import mark_running
+from coordssh.services.run_plan import fresh_id
 from coordssh.services.context import Context
 from coordssh.services.work_view import observed_item
 from coordssh.shell.paths import expand_with, join

@@ -28,8 +28,11 @@ def print_result(result: AssignResult, *, json_output: bool, config_path: str) -
 
 def _head(result: AssignResult) -> list[str]:
     a = result.assignment
+    extra = a.extra if isinstance(a.extra, dict) else {}
+    slot = (f"  (claude config slot {extra['slot']}: {extra['claude_config_dir']})"
+            if extra.get("claude_config_dir") else "")
     return [
-        f"  machine   {a.machine}",
+        f"  machine   {a.machine}{slot}",
         f"  issue     {a.repo}#{a.issue}  {clean(a.title)}",
         f"  branch    {a.branch}  (from {a.base_branch} at {a.base_sha[:12]})",
         f"  model     {model_label(a)}",

@@ -55,7 +55,7 @@ def doing(a: Assignment) -> str:
 
 
 JSON_EXTRA_KEYS = ("model_requested", "model_source", "api_retry", "api_retries", "denials",
-                   "denied_tools")
+                   "denied_tools", "slot", "claude_config_dir")
 
 
 def json_fields(a: Assignment) -> dict[str, Any]:
@@ -67,4 +67,6 @@ def json_fields(a: Assignment) -> dict[str, Any]:
             "model_source": extra.get("model_source"),
             "api_retry": dict(retry, text=retry_text(retry)) if isinstance(retry, dict) else None,
             "api_retries": _stream(a).get("api_retries") or 0,
-            "denials": count, "denied_tools": names}
+            "denials": count, "denied_tools": names,
+            # the run's claude config slot (services/slots.py); None: the machine's own config
+            "slot": extra.get("slot"), "claude_config_dir": extra.get("claude_config_dir")}
