@@ -15,6 +15,7 @@ from coordssh.config.schema import Machine, Repo
 from coordssh.remote.claude_path import claude_path_key
 from coordssh.remote.doctor_probe import parse_probe
 from coordssh.services.doctor_checks import WARNING, assess
+from coordssh.services.slots import config_dirs_key
 from tests.support.sshd import free_port
 
 GH_STANDIN = Path(__file__).parent / "bin" / "gh"
@@ -97,6 +98,18 @@ def test_healthy_machine(machine: Machine, tmp_path: Path, capsys) -> None:
 
     code, report = doctor_json(config, capsys)  # the roots now exist
     assert code == 0 and by_name(report)[machine.name]["run_root"]["state"] == "ok"
+    assert not any("config slots" in p["message"] for p in by_name(report)[machine.name]["problems"])
+
+    assert machine.max_workers > 1            # setup made one slot, then max_workers was raised
+    board = Board.open(tmp_path / "state")
+    with board.transaction() as tx:
+        tx.kv_set(config_dirs_key(machine.name), [str(tmp_path / "slots" / "slot-1")])
+    code, report = doctor_json(config, capsys)
+    [slots] = [p for p in by_name(report)[machine.name]["problems"] if "config slots" in p["message"]]
+    assert code == 0 and slots["severity"] == "warning"
+    assert slots["message"] == (f"{machine.name} has 1 claude config slots for max_workers "
+                                f"{machine.max_workers}: runs beyond 1 at once are refused")
+    assert f"coordssh setup {machine.name}" in slots["fix"]
 
 
 def test_broken_machine_reports_each_problem_with_a_fix(machine: Machine, tmp_path: Path,
