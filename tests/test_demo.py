@@ -25,7 +25,8 @@ def only_sandbox(parent):
     return found[0]
 
 
-STAGES = ["implementing", "implemented", "testing", "tested", "pr_open", "merging", "merged"]
+STAGES = ["implementing", "implemented", "testing", "tested", "pr_open", "reviewing", "approved",
+          "merging", "merged"]
 FAILING_TEST = "test -f greet.py || { echo 'greet.py is missing'; exit 1; }"
 
 
@@ -55,7 +56,8 @@ def test_demo_cli_with_the_replay_agent(tmp_path, capsys):
     for key in ("demo#1", "demo#2"):     # what notify did for it, pass by pass
         did = [line.split(": ", 1)[0] for line in out.splitlines()
                if line.startswith("  did ") and key in line]
-        assert did[:2] == [f"  did {key} dispatch.test", f"  did {key} open_pr"]
+        assert did[:3] == [f"  did {key} dispatch.test", f"  did {key} open_pr",
+                           f"  did {key} dispatch.review"]
         assert re.search(rf"  did demo#\d merge: .*{key} #\d: merged", out)
     main_sha = git("rev-parse", "main", cwd=origin).strip()
     assert f"by {main_sha[:7]} " in out      # the last merge commit is named
@@ -81,16 +83,21 @@ async def test_demo_service_events(tmp_path):
         shown = [c.stage for e in events[4:-1] for c in e.changes if c.work == o.item.key]
         assert shown == STAGES
         assert o.item.stage == "merged" and o.item.verdict("test").result == "passed"
+        review = o.item.verdict("review")
+        assert review.result == "approve" and "no model read this change" in review.detail
         assert o.origin.contained and not o.origin.branch_left and o.problems == ()
         merge = git("rev-list", "--parents", "-1", o.origin.merge_sha,
                     cwd=finished.sandbox / "origin.git").split()
         assert merge[0] == o.origin.merge_sha and merge[2] == o.item.head_sha
     board = context_for(events[1].config).board
-    assert {(row.role, row.status) for row in board.list()} == {("implement", "done"),
-                                                                ("test", "done")}
+    assert sorted((row.role, row.status) for row in board.list()) == \
+        [("implement", "done")] * 2 + [("review", "advisory")] * 2 + [("test", "done")] * 2
     config = events[1].config
-    assert config.repos["demo"].test_command.endswith("check.py")
-    assert {"auto_test", "auto_pr", "auto_merge"} <= config.pipeline.given
+    assert config.repos["demo"].test_command.endswith("check.py") and config.reviews.enabled
+    assert {"auto_test", "auto_pr", "auto_review", "auto_merge"} <= config.pipeline.given
+    assert "auto_fix" not in config.pipeline.given
+    posted = [line for e in events[4:-1] for line in e.did if line.startswith("review posted: ")]
+    assert len(posted) == 2 and all(": approve at " in line for line in posted)
 
 
 async def test_a_failing_test_stops_the_item_at_test_failed(tmp_path):

@@ -17,6 +17,7 @@ REPLAY_LABEL = "replay agent: plays a recorded transcript, no model is called"
 REPLAY_MODEL = "replay"
 AGENT_FILE = "coordssh-replay"
 TRANSCRIPT_SUFFIX = ".replay"     # the script reads "$0.replay"
+REVIEW_SUFFIX = ".review.replay"  # ... and "$0.review.replay" for a review prompt
 
 
 def _data(name: str) -> bytes:
@@ -30,6 +31,11 @@ def agent_script() -> bytes:
 def transcript() -> bytes:
     """The recorded session, with `#` directive lines and `@PLACEHOLDER@`s (see the file)."""
     return _data("session.replay")
+
+
+def review_transcript() -> bytes:
+    """The recorded review (commits nothing; its verdict from one mechanical check: agent.sh)."""
+    return _data("review.replay")
 
 
 def replay_agent_path(run_root: str) -> str:
@@ -46,5 +52,6 @@ async def install_replay_agent(transport: Transport, run_root: str) -> str:
     """
     path = replay_agent_path(run_root)
     await transport.write_file(path + TRANSCRIPT_SUFFIX, transcript(), mode=0o600)
+    await transport.write_file(path + REVIEW_SUFFIX, review_transcript(), mode=0o600)
     await transport.write_file(path, agent_script(), mode=0o700)
     return path

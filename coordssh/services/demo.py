@@ -50,7 +50,7 @@ class DemoOptions:
     keep: bool = False
     parent: Path | None = None       # where the sandbox directory is created (default: temp)
     timeout_s: float | None = None   # default by agent (TIMEOUT_S)
-    replay_pause_s: float | None = None
+    replay_pause_s: float = 0.5      # the replay agent's pause between recorded steps
     poll_s: float = 0.5
     claude: str = "claude"
     test_command: str | None = None  # the sandbox repo's (default: `python3 check.py`)
@@ -164,8 +164,7 @@ async def _configure(sandbox: Sandbox, choice: AgentChoice, options: DemoOptions
 
     async with LocalTransport(MACHINE) as transport:
         agent = await install_replay_agent(transport, sandbox.run_root)
-    env = {} if options.replay_pause_s is None else \
-        {"COORDSSH_REPLAY_PAUSE": f"{options.replay_pause_s:g}"}
+    env = {"COORDSSH_REPLAY_PAUSE": f"{options.replay_pause_s:g}"}
     return sandbox_config(sandbox, agent, env=env, max_runtime_s=TIMEOUT_S["replay"],
                           test_command=options.test_command)
 

@@ -33,7 +33,7 @@ MACHINE = "localhost"
 README = ("# demo\n\nA throwaway repository made by `coordssh demo`: two workers change it side by "
           "side, each on its own branch and worktree.\n")
 CHECK = "check.py"
-PIPELINE = {"auto_test": True, "auto_pr": True, "auto_merge": True}
+PIPELINE = {"auto_test": True, "auto_pr": True, "auto_review": True, "auto_merge": True}
 
 
 def default_test_command() -> str:
@@ -107,6 +107,7 @@ def sandbox_config(sandbox: Sandbox, claude_command: str, *, env: dict[str, str]
             "repo_paths": {REPO: str(sandbox.clone)}, "env": dict(env or {}),
         }],
         "runs": {"max_runtime": max_runtime_s, "result_grace": 10, "stop_grace": 2},
+        "reviews": {"enabled": True},     # an approval gates the merge
         "pipeline": dict(PIPELINE),
     }
     sandbox.config_path.write_text(
