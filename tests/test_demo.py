@@ -141,6 +141,41 @@ async def test_demo_timeout_stops_the_runs_and_keeps_the_sandbox(tmp_path):
     assert [row.status for row in rows] == ["cancelled", "cancelled"]
 
 
+# --- the same flow with the real claude CLI (against the scripted model server) ----------------
+SCRIPTED_APPROVAL = ('```json\n{"verdict": "approve", "summary": "scripted model server: approve", '
+                     '"findings": []}\n```')
+# One script serves every conversation (a step per tool_result so far): an implement run commits;
+# a review run is refused that commit (read-only) and ends with the same text, whose json block
+# is its verdict.
+ONE_COMMIT = [
+    {"tool": {"name": "Bash", "input": {"command": "git commit --allow-empty -m 'scripted change'",
+                                        "description": "Commit"}}},
+    {"text": f"I committed the change.\n\n{SCRIPTED_APPROVAL}\n\nSTATUS: done"},
+]
+
+
+@pytest.mark.real_claude
+async def test_the_same_flow_with_the_real_claude(tmp_path, monkeypatch, claude_bin, model_server,
+                                                  claude_env):
+    server = model_server(ONE_COMMIT)
+    for name, value in claude_env.overrides(server).items():   # what `claude auth status` reads
+        monkeypatch.setenv(name, value)
+    options = d.DemoOptions(agent="auto", claude=str(claude_bin), keep=True, parent=tmp_path,
+                            timeout_s=300)
+    events = [event async for event in run(options)]
+    assert events[0].choice.name == "claude" and "logged in" in events[0].choice.reason
+    finished = events[-1]
+    assert finished.ok, [o.problems for o in finished.outcomes]
+    for o in finished.outcomes:
+        shown = [c.stage for e in events[4:-1] for c in e.changes if c.work == o.item.key]
+        assert shown == STAGES
+        assert "scripted model server" in o.item.verdict("review").detail
+        subject = git("log", "-1", "--format=%s", o.item.head_sha,
+                      cwd=finished.sandbox / "origin.git").strip()
+        assert subject == "scripted change" and o.origin.contained and not o.origin.branch_left
+    assert server.problems == []
+
+
 def context_config(sandbox):
     from coordssh.config.load import load_config
 
