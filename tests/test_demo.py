@@ -122,8 +122,9 @@ def test_the_cli_says_why_and_exits_non_zero_when_a_test_fails(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "demo ok" not in out
     last = out.rstrip().splitlines()[-1]
-    assert last.startswith("demo failed: #1 not merged: test_failed: test failed at ")
-    assert "#2 not merged: test_failed" in last
+    assert last == ("demo failed: #1 not merged: stopped at test_failed; #2 not merged: stopped "
+                    "at test_failed (the reasons are above)")
+    assert "  not merged: test_failed: test failed at " in out and "(auto_fix off)" in out
     assert "  test output (tail):" in out and "greet.py is missing" in out
     assert f"sandbox kept: {only_sandbox(tmp_path)}" in out
 

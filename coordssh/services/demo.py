@@ -99,6 +99,13 @@ class ItemOutcome:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def headline(self) -> str:
+        """The problems in one line (the reasons in full are `problems`)."""
+        if self.item.stage != MERGED:
+            return f"#{self.item.issue} not merged: stopped at {self.item.stage}"
+        return f"#{self.item.issue} " + "; ".join(self.problems)
+
 
 @dataclass(frozen=True)
 class Finished:

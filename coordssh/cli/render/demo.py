@@ -96,13 +96,14 @@ class DemoView:
         if event.kept:
             self._say(f"sandbox kept: {event.sandbox}")
             self._say(f"  look around: COORDSSH_CONFIG={quote(str(event.sandbox / 'coordinator.yml'))}"
-                      f" coordssh status; git -C {quote(str(event.sandbox / 'origin.git'))} log --all")
+                      f" coordssh work --history; git -C {quote(str(event.sandbox / 'origin.git'))}"
+                      " log --graph --oneline --all")
         else:
             self._say(f"sandbox removed: {event.sandbox} (pass --keep to look around)")
-        problems = [f"#{o.item.issue} {p.splitlines()[0]}" for o in event.outcomes
-                    for p in o.problems]
+        problems = [o.headline for o in event.outcomes if not o.ok]
         self._say("demo ok: both issues merged into main" if event.ok else
-                  "demo failed: " + ("; ".join(problems) or "see the reasons above"))
+                  "demo failed: " + "; ".join(problems or ["the demo timed out"])
+                  + " (the reasons are above)")
 
     def _say(self, text: str) -> None:
         """One plain line: untrusted text (titles, agent output, paths) is never rich markup."""
