@@ -106,7 +106,7 @@ def _summary(report: PassReport) -> tuple[tuple[str, ...], tuple[str, ...], tupl
     did = tuple(f"{d['work']} {d['action']}{'.' + d['role'] if d.get('role') else ''}: "
                 f"{d.get('done', '')}" for d in report.did)
     skipped = tuple(f"{d['work']} {d['action']}: {d['skipped']}" for d in report.skipped)
-    did += tuple(f"review posted: {e['review']}" for e in report.events if "review" in e)
+    did = tuple(f"review posted: {e['review']}" for e in report.events if "review" in e) + did
     errors = tuple(f"{e['step']}: {e['error']}" for e in report.errors)
     if report.busy is not None:
         errors += (f"another notify pass holds the lock ({report.busy.to_json()})",)

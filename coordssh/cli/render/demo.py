@@ -23,6 +23,7 @@ class DemoView:
         self.console = console or Console(highlight=False, soft_wrap=True)
         self._live: Live | None = None
         self._shown: dict[str, tuple[str, str]] = {}
+        self._skips: dict[str, str] = {}      # item -> what notify last said it left alone
 
     def handle(self, event: d.DemoEvent) -> None:
         if isinstance(event, d.AgentChosen):
@@ -59,7 +60,8 @@ class DemoView:
         """One notify pass: its runs (a live table on a terminal, else a line per change), then
         what it did and the stages it moved. A pass in which nothing changed prints nothing."""
         runs = self._runs(event.rows)
-        lines = [*(f"  did {x}" for x in event.did), *(f"  skipped {x}" for x in event.skipped),
+        lines = [*(f"  did {x}" for x in event.did),
+                 *(f"  skipped {x}" for x in self._new_skips(event)),
                  *(f"  error in {x}" for x in event.errors)]
         for work in dict.fromkeys(c.work for c in event.changes):
             moves = " -> ".join(f"{c.stage} ({c.event})" for c in event.changes if c.work == work)
@@ -68,6 +70,12 @@ class DemoView:
             self._say(f"notify pass {event.number}:")
         for line in runs + lines:
             self._say(line)
+
+    def _new_skips(self, event: d.PassDone) -> list[str]:
+        """Why notify left an item alone, once: not again while it says the same each pass."""
+        new = [x for x in event.skipped if self._skips.get(x.split(" ", 1)[0]) != x]
+        self._skips.update((x.split(" ", 1)[0], x) for x in event.skipped)
+        return new
 
     def _runs(self, rows: tuple[Assignment, ...]) -> list[str]:
         if self.console.is_terminal:
@@ -82,7 +90,7 @@ class DemoView:
             seen = (a.status, a.last_status)
             if self._shown.get(a.id) != seen:
                 self._shown[a.id] = seen
-                detail = a.reason if a.terminal else a.last_status
+                detail = _cut(a.reason if a.terminal else a.last_status)
                 lines.append(f"  run {a.id} #{a.issue} {a.role} {a.status}"
                              + (f": {detail}" if detail else ""))
         return lines
@@ -113,7 +121,8 @@ class DemoView:
 def status_table(rows: tuple[Assignment, ...]) -> Table:
     table = Table(title="coordssh demo", title_justify="left")
     for column in ("id", "issue", "role", "status", "doing", "turns", "cost"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "doing", overflow="ellipsis",
+                         max_width=60 if column == "doing" else None)
     for a in rows:
         style = STATUS_STYLE.get(a.status, "red")
         table.add_row(a.id, escape(f"#{a.issue} {a.title}"), a.role, f"[{style}]{a.status}[/]",
@@ -121,6 +130,11 @@ def status_table(rows: tuple[Assignment, ...]) -> Table:
                       "" if a.turns is None else str(a.turns),
                       "" if a.cost_usd is None else f"${a.cost_usd:.2f}")
     return table
+
+
+def _cut(text: str, width: int = 120) -> str:
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= width and line == text else line[:width - 1] + "…"
 
 
 def outcome_lines(outcomes: tuple[d.ItemOutcome, ...]) -> list[str]:
