@@ -164,17 +164,19 @@ async def test_the_same_flow_with_the_real_claude(tmp_path, monkeypatch, claude_
     options = d.DemoOptions(agent="auto", claude=str(claude_bin), keep=True, parent=tmp_path,
                             timeout_s=300)
     events = [event async for event in run(options)]
-    assert events[0].choice.name == "claude" and "logged in" in events[0].choice.reason
+    assert events[0].choice.name == "claude" and "logged in" in events[0].choice.reason, \
+        events[0].choice
     finished = events[-1]
     assert finished.ok, [o.problems for o in finished.outcomes]
+    passes = [(e.did, e.skipped, e.errors, e.changes) for e in events[4:-1]]
     for o in finished.outcomes:
         shown = [c.stage for e in events[4:-1] for c in e.changes if c.work == o.item.key]
-        assert shown == STAGES
+        assert shown == STAGES, passes
         assert "scripted model server" in o.item.verdict("review").detail
         subject = git("log", "-1", "--format=%s", o.item.head_sha,
                       cwd=finished.sandbox / "origin.git").strip()
         assert subject == "scripted change" and o.origin.contained and not o.origin.branch_left
-    assert server.problems == []
+    assert server.problems == [], server.problems
 
 
 def context_config(sandbox):
