@@ -61,29 +61,31 @@ async def drive(ctx: Context, keys: Sequence[str], *, deadline: float,
     loop = asyncio.get_running_loop()
     shown = {key: 0 for key in keys}
     number = idle = 0
+    last_skip: dict[str, str] = {}     # item -> why notify last left it alone
     while True:
         number += 1
         report = await notify_pass(ctx)
+        last_skip.update((d["work"], f"{d['action']}: {d['skipped']}") for d in report.skipped)
         changes = tuple(c for key in keys for c in _new_changes(ctx, key, shown))
         rows = tuple(a for a in ctx.board.list() if a.work_key in keys)
         items = tuple(i for i in (ctx.board.get_work(k) for k in keys) if i is not None)
         yield PassDone(number, *_summary(report), changes, rows, items)
         idle = 0 if changes or any(a.live for a in rows) else idle + 1
-        blocked = {i.key: why for i in items if (why := blocked_reason(ctx, i, report))}
+        blocked = {i.key: why for i in items if (why := blocked_reason(ctx, i))}
         done = len(items) == len(keys) and all(i.stage == s.MERGED or i.key in blocked
                                                for i in items)
         late = loop.time() >= deadline
         if done or late or idle >= IDLE_PASSES:
             if not done:
-                blocked = {i.key: blocked.get(i.key) or _still(i, late) for i in items
-                           if i.stage != s.MERGED}
+                blocked = {i.key: blocked.get(i.key) or _still(i, late, last_skip.get(i.key))
+                           for i in items if i.stage != s.MERGED}
             yield Drive(items, blocked, number, timed_out=late and not done)
             return
         if not (report.did or changes):   # after a move, the next step may be ready at once
             await asyncio.sleep(poll_s)
 
 
-def blocked_reason(ctx: Context, item: WorkItem, report: PassReport) -> str:
+def blocked_reason(ctx: Context, item: WorkItem) -> str:
     """Why `item` will not move by itself ("" when it will, or is merged)."""
     if item.stage == s.MERGED:
         return ""
@@ -97,9 +99,10 @@ def blocked_reason(ctx: Context, item: WorkItem, report: PassReport) -> str:
     return why
 
 
-def _still(item: WorkItem, late: bool) -> str:
-    return (f"still {item.stage} when the demo's time ran out" if late else
-            f"stayed {item.stage}: {IDLE_PASSES} notify passes in a row changed nothing")
+def _still(item: WorkItem, late: bool, skipped: str | None) -> str:
+    why = (f"still {item.stage} when the demo's time ran out" if late else
+           f"stayed {item.stage}: {IDLE_PASSES} notify passes in a row changed nothing")
+    return why + (f" (notify: {skipped})" if skipped else "")
 
 
 def _summary(report: PassReport) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
