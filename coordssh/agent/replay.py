@@ -45,9 +45,9 @@ def replay_agent_path(run_root: str) -> str:
 
 
 async def install_replay_agent(transport: Transport, run_root: str) -> str:
-    """Write the agent (mode 0700) and its transcript to the worker; return the agent's path.
+    """Write the agent (mode 0700) and its two transcripts to the worker; return its path.
 
-    The path is as the worker sees it (it may start with `~/`). Idempotent: it rewrites both
+    The path is as the worker sees it (it may start with `~/`). Idempotent: it rewrites all
     files, so a newer coordssh replaces an older agent.
     """
     path = replay_agent_path(run_root)
