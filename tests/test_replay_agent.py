@@ -85,3 +85,67 @@ async def test_install_is_idempotent_and_sits_beside_the_run_root(transport, mac
     assert first == second == os.path.join(os.path.dirname(machine.run_root), "bin",
                                             "coordssh-replay")
     assert stat.S_IMODE(os.stat(first + ".replay").st_mode) == 0o600
+
+
+# --- the recorded review -------------------------------------------------------------------------
+def review_prompt(diff_line):
+    from coordssh.agent.verdict import VERDICT_INSTRUCTIONS
+
+    return (f"Issue #1: Add a greeting\n\nThe change under review is\n{diff_line} (and its log)."
+            f"\n\n{VERDICT_INSTRUCTIONS}").encode()
+
+
+def commit_file(work, name, text):
+    (work / name).parent.mkdir(parents=True, exist_ok=True)
+    (work / name).write_text(text)
+    git("add", name, cwd=work)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", name, cwd=work)
+    return git("rev-parse", "HEAD", cwd=work).stdout.strip()
+
+
+async def review(transport, machine, work, diff_line):
+    from coordssh.agent.verdict import parse_verdict
+
+    path = await install_replay_agent(transport, machine.run_root)
+    before = git("log", "--oneline", cwd=work).stdout
+    result = await run_agent(transport, path, work, "-p", "--output-format", "stream-json",
+                             "--verbose", prompt=review_prompt(diff_line))
+    assert result.returncode == 0, result.stderr_text
+    state = StreamState()
+    state.feed(result.stdout)
+    assert state.malformed == 0 and state.result["total_cost_usd"] == 0
+    assert git("log", "--oneline", cwd=work).stdout == before      # a review commits nothing
+    assert git("status", "--porcelain", cwd=work).stdout == ""
+    text = state.result["result"]
+    assert "no model read the change" in text
+    return parse_verdict(text)
+
+
+async def test_a_review_of_replay_notes_only_approves(transport, machine, tmp_path):
+    work = make_clone(tmp_path)
+    base = git("rev-parse", "HEAD", cwd=work).stdout.strip()
+    head = commit_file(work, "replay/issue-1-add-a-greeting.md", "# Add a greeting\n")
+    verdict = await review(transport, machine, work, f"`git diff {base}...{head}`")
+    assert verdict.approved and verdict.findings == ()
+    assert "only replay notes" in verdict.summary and "no model read" in verdict.summary
+
+
+async def test_a_review_of_anything_else_requests_changes(transport, machine, tmp_path):
+    work = make_clone(tmp_path)
+    base = git("rev-parse", "HEAD", cwd=work).stdout.strip()
+    commit_file(work, "replay/note.md", "# a note\n")
+    commit_file(work, "replay/bare.md", "no heading\n")
+    head = commit_file(work, "greet.py", "print('Hello, world!')\n")
+    verdict = await review(transport, machine, work, f"`git diff {base}...{head}`")
+    assert verdict.verdict == "request_changes"
+    assert sorted((f.file, f.severity) for f in verdict.findings) == \
+        [("greet.py", "major"), ("replay/bare.md", "major")]
+
+
+async def test_a_review_never_takes_an_option_for_its_diff_range(transport, machine, tmp_path):
+    work = make_clone(tmp_path)
+    commit_file(work, "replay/note.md", "# a note\n")
+    written = tmp_path / "written-by-git-diff"
+    verdict = await review(transport, machine, work, f"`git diff --output={written}`")
+    assert verdict.verdict == "request_changes" and "could not list" in verdict.summary
+    assert not written.exists()

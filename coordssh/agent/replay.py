@@ -17,6 +17,7 @@ REPLAY_LABEL = "replay agent: plays a recorded transcript, no model is called"
 REPLAY_MODEL = "replay"
 AGENT_FILE = "coordssh-replay"
 TRANSCRIPT_SUFFIX = ".replay"     # the script reads "$0.replay"
+REVIEW_SUFFIX = ".review.replay"  # ... and "$0.review.replay" for a review prompt
 
 
 def _data(name: str) -> bytes:
@@ -32,6 +33,11 @@ def transcript() -> bytes:
     return _data("session.replay")
 
 
+def review_transcript() -> bytes:
+    """The recorded review (commits nothing; its verdict from one mechanical check: agent.sh)."""
+    return _data("review.replay")
+
+
 def replay_agent_path(run_root: str) -> str:
     """Where the agent lives on a worker: `bin/coordssh-replay` beside the run root."""
     parent = posixpath.dirname(run_root.rstrip("/")) or "/"
@@ -39,12 +45,13 @@ def replay_agent_path(run_root: str) -> str:
 
 
 async def install_replay_agent(transport: Transport, run_root: str) -> str:
-    """Write the agent (mode 0700) and its transcript to the worker; return the agent's path.
+    """Write the agent (mode 0700) and its two transcripts to the worker; return its path.
 
-    The path is as the worker sees it (it may start with `~/`). Idempotent: it rewrites both
+    The path is as the worker sees it (it may start with `~/`). Idempotent: it rewrites all
     files, so a newer coordssh replaces an older agent.
     """
     path = replay_agent_path(run_root)
     await transport.write_file(path + TRANSCRIPT_SUFFIX, transcript(), mode=0o600)
+    await transport.write_file(path + REVIEW_SUFFIX, review_transcript(), mode=0o600)
     await transport.write_file(path, agent_script(), mode=0o700)
     return path

@@ -1,9 +1,12 @@
-"""`coordssh demo`: two real assignments, side by side, in a throwaway sandbox.
+"""`coordssh demo`: two issues carried to merged changes, side by side, in a throwaway sandbox.
 
-The sandbox (demo_sandbox) holds a bare origin, a clone and a coordinator.yml with one local
-machine; the agent (demo_agent) is `claude` when it is installed and logged in, else the replay
-agent. Both issues go through the real `assign` service, then `observe` reconciles the board
-until both runs end. The service yields events (data); the CLI renders them.
+The sandbox (demo_sandbox) holds a bare origin, a clone with a real test (`check.py`, the repo's
+test_command) and a coordinator.yml with one local machine and a `pipeline:` that tests, opens
+the PR and merges unattended; the agent (demo_agent) is `claude` when it is installed and logged
+in, else the replay agent. Both issues go through the real `assign` service; then the notify
+pass that cron runs (demo_pipeline) drives both work items until they are merged or stop, and
+origin's main is asked whether each change is in it. The service yields events (data); the CLI
+renders them.
 
 The sandbox is removed at the end unless `keep`; it is always kept when something went wrong
 (a run still live at the timeout is stopped first), so there is something to look at.
@@ -19,11 +22,14 @@ from pathlib import Path
 from coordssh.agent.replay import install_replay_agent
 from coordssh.config.schema import Config
 from coordssh.domain.models import Assignment
+from coordssh.domain.stages import MERGED
+from coordssh.domain.work import WorkItem
 from coordssh.forge.issue import Issue
 from coordssh.services.context import Context
 from coordssh.services.demo_agent import AgentChoice, choose_agent
-from coordssh.services.demo_sandbox import (MACHINE, REPO, Sandbox, commit_subject, create_sandbox,
-                                            origin_branches, sandbox_config)
+from coordssh.services.demo_pipeline import Drive, PassDone, drive
+from coordssh.services.demo_sandbox import (MACHINE, REPO, OnMain, Sandbox, create_sandbox, on_main,
+                                            sandbox_config)
 
 ContextFactory = Callable[[Config, Iterable[Issue]], Context]
 
@@ -44,9 +50,10 @@ class DemoOptions:
     keep: bool = False
     parent: Path | None = None       # where the sandbox directory is created (default: temp)
     timeout_s: float | None = None   # default by agent (TIMEOUT_S)
-    replay_pause_s: float | None = None
+    replay_pause_s: float = 0.5      # the replay agent's pause between recorded steps
     poll_s: float = 0.5
     claude: str = "claude"
+    test_command: str | None = None  # the sandbox repo's (default: `python3 check.py`)
 
 
 # --- events -------------------------------------------------------------------------------------
@@ -67,20 +74,37 @@ class Assigned:
 
 
 @dataclass(frozen=True)
-class Progress:
-    assignments: tuple[Assignment, ...]
+class ItemOutcome:
+    """One issue at the end: its work item, why it stopped short (if it did), origin's word."""
 
+    item: WorkItem
+    title: str
+    blocked: str               # why it is not merged ("" when it is)
+    origin: OnMain
 
-@dataclass(frozen=True)
-class BranchOutcome:
-    assignment: Assignment
-    origin_sha: str          # the branch's sha on the sandbox's origin ("" when not pushed)
-    subject: str             # that commit's subject
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """What did not happen, each with why; () when the change is merged into main."""
+        if self.item.stage != MERGED:
+            return (f"not merged: {self.item.stage}: {self.blocked or 'no reason recorded'}",)
+        found = []
+        if not self.origin.contained:
+            found.append(f"the board says merged, but its head {self.item.head_sha[:7]} is not in "
+                         f"origin's main ({self.origin.main_sha[:7]})")
+        if self.origin.branch_left:
+            found.append(f"merged, but its branch {self.item.branch} is still on origin")
+        return tuple(found)
 
     @property
     def ok(self) -> bool:
-        a = self.assignment
-        return a.status == "done" and bool(self.origin_sha) and self.origin_sha == a.pushed_sha
+        return not self.problems
+
+    @property
+    def headline(self) -> str:
+        """The problems in one line (the reasons in full are `problems`)."""
+        if self.item.stage != MERGED:
+            return f"#{self.item.issue} not merged: stopped at {self.item.stage}"
+        return f"#{self.item.issue} " + "; ".join(self.problems)
 
 
 @dataclass(frozen=True)
@@ -88,15 +112,17 @@ class Finished:
     agent: AgentChoice
     sandbox: Path
     kept: bool
-    outcomes: tuple[BranchOutcome, ...]
+    outcomes: tuple[ItemOutcome, ...]
+    passes: int = 0
     timed_out: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.timed_out and all(o.ok for o in self.outcomes)
+        return not self.timed_out and len(self.outcomes) == len(DEMO_ISSUES) and \
+            all(o.ok for o in self.outcomes)
 
 
-DemoEvent = AgentChosen | SandboxReady | Assigned | Progress | Finished
+DemoEvent = AgentChosen | SandboxReady | Assigned | PassDone | Finished
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -113,19 +139,24 @@ async def run_demo(options: DemoOptions, make_context: ContextFactory) -> AsyncI
     yield SandboxReady(sandbox, config)
     finished: Finished | None = None
     try:
-        ids = []
+        keys = []
         for issue in DEMO_ISSUES:
             assignment = await _assign(ctx, issue)
-            ids.append(assignment.id)
+            keys.append(assignment.work_key)
             yield Assigned(assignment)
-        rows, timed_out = (), False
-        async for rows, timed_out in _follow(ctx, ids, _timeout(options, choice), options.poll_s):
-            yield Progress(rows)
-        if timed_out:
-            rows = await _stop_live(ctx, rows)
-        outcomes = await _outcomes(sandbox, rows)
-        kept = options.keep or timed_out or not all(o.ok for o in outcomes)
-        finished = Finished(choice, sandbox.root, kept, outcomes, timed_out)
+        deadline = asyncio.get_running_loop().time() + _timeout(options, choice)
+        end: Drive | None = None
+        async for step in drive(ctx, keys, deadline=deadline, poll_s=options.poll_s):
+            if isinstance(step, Drive):
+                end = step
+            else:
+                yield step
+        assert end is not None
+        if end.timed_out:
+            await _stop_live(ctx, keys)
+        outcomes = await _outcomes(ctx, sandbox, end)
+        kept = options.keep or end.timed_out or not all(o.ok for o in outcomes)
+        finished = Finished(choice, sandbox.root, kept, outcomes, end.passes, end.timed_out)
     finally:
         if finished is not None and not finished.kept:
             sandbox.remove()
@@ -134,14 +165,15 @@ async def run_demo(options: DemoOptions, make_context: ContextFactory) -> AsyncI
 
 async def _configure(sandbox: Sandbox, choice: AgentChoice, options: DemoOptions) -> Config:
     if choice.name == "claude":
-        return sandbox_config(sandbox, choice.claude_path, max_runtime_s=TIMEOUT_S["claude"])
+        return sandbox_config(sandbox, choice.claude_path, max_runtime_s=TIMEOUT_S["claude"],
+                              test_command=options.test_command)
     from coordssh.transport.local import LocalTransport
 
     async with LocalTransport(MACHINE) as transport:
         agent = await install_replay_agent(transport, sandbox.run_root)
-    env = {} if options.replay_pause_s is None else \
-        {"COORDSSH_REPLAY_PAUSE": f"{options.replay_pause_s:g}"}
-    return sandbox_config(sandbox, agent, env=env, max_runtime_s=TIMEOUT_S["replay"])
+    env = {"COORDSSH_REPLAY_PAUSE": f"{options.replay_pause_s:g}"}
+    return sandbox_config(sandbox, agent, env=env, max_runtime_s=TIMEOUT_S["replay"],
+                          test_command=options.test_command)
 
 
 async def _assign(ctx: Context, issue: Issue) -> Assignment:
@@ -152,45 +184,27 @@ async def _assign(ctx: Context, issue: Issue) -> Assignment:
     return (await assign(ctx, request)).assignment
 
 
-async def _follow(ctx: Context, ids: list[str], timeout_s: float,
-                  poll_s: float) -> AsyncIterator[tuple[tuple[Assignment, ...], bool]]:
-    """(our rows, timed out?) after each observation, until every row is terminal."""
-    from coordssh.services.observe import observe
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        observation = await observe(ctx, [MACHINE])
-        rows = tuple(a for a in observation.assignments if a.id in ids)
-        done = len(rows) == len(ids) and all(a.terminal for a in rows)
-        late = not done and loop.time() >= deadline
-        yield rows, late
-        if done or late:
-            return
-        await asyncio.sleep(poll_s)
-
-
-async def _stop_live(ctx: Context, rows: tuple[Assignment, ...]) -> tuple[Assignment, ...]:
-    """Stop the runs still live at the timeout; their rows as observed afterwards."""
+async def _stop_live(ctx: Context, keys: list[str]) -> None:
+    """Stop the items' runs still live at the timeout, and observe their ends."""
     from coordssh.remote.signals import stop_run
     from coordssh.services.observe import observe
 
+    rows = [row for row in ctx.board.list() if row.work_key in keys and row.live and row.run_dir]
     machine = ctx.config.machine(MACHINE)
     async with await ctx.connector.connect(machine) as transport:
         await asyncio.gather(*(stop_run(transport, row.run_dir, grace=ctx.config.runs.stop_grace_s,
-                                        now=ctx.clock())
-                               for row in rows if row.live and row.run_dir))
-    ids = {row.id for row in rows}
-    return tuple(a for a in (await observe(ctx, [MACHINE])).assignments if a.id in ids)
+                                        now=ctx.clock()) for row in rows))
+    await observe(ctx, [MACHINE])
 
 
-async def _outcomes(sandbox: Sandbox, rows: Iterable[Assignment]) -> tuple[BranchOutcome, ...]:
-    branches = await origin_branches(sandbox)
+async def _outcomes(ctx: Context, sandbox: Sandbox, end: Drive) -> tuple[ItemOutcome, ...]:
+    titles = {issue.number: issue.title for issue in DEMO_ISSUES}
     outcomes = []
-    for row in rows:
-        sha = branches.get(row.branch, "")
-        subject = await commit_subject(sandbox, sha) if sha else ""
-        outcomes.append(BranchOutcome(row, sha, subject))
+    for item in end.items:
+        item = ctx.board.get_work(item.key) or item
+        origin = await on_main(sandbox, item.head_sha, item.branch)
+        outcomes.append(ItemOutcome(item, titles.get(item.issue, item.title),
+                                    end.blocked.get(item.key, ""), origin))
     return tuple(outcomes)
 
 

@@ -1,4 +1,4 @@
-"""`coordssh demo [--agent auto|claude|replay] [--keep] [--dir DIR]`."""
+"""`coordssh demo [--agent auto|claude|replay] [--keep] [--dir DIR] [--test-command CMD]`."""
 
 from __future__ import annotations
 
@@ -18,13 +18,19 @@ def register(app: typer.Typer) -> None:
         keep: bool = typer.Option(False, "--keep", help="Keep the sandbox afterwards."),
         directory: Optional[Path] = typer.Option(
             None, "--dir", help="Create the sandbox inside DIR (default: the temp directory)."),
+        test_command: Optional[str] = typer.Option(
+            None, "--test-command", metavar="CMD",
+            help="The sandbox repo's test_command (default: python3 check.py, the repo's own "
+                 "check). One that fails shows an item stopping at test_failed."),
     ) -> int:
-        """Run two assignments side by side in a throwaway sandbox (no GitHub needed)."""
+        """Carry two issues to merged changes in a throwaway sandbox: implement, test, PR, merge
+        (no GitHub, no remote machine, no login needed)."""
         import asyncio
 
         from coordssh.services.demo import DemoOptions
 
-        options = DemoOptions(agent=agent, keep=keep, parent=directory)
+        options = DemoOptions(agent=agent, keep=keep, parent=directory,
+                              test_command=test_command)
         return asyncio.run(_run(options))
 
 

@@ -23,6 +23,7 @@ class DemoView:
         self.console = console or Console(highlight=False, soft_wrap=True)
         self._live: Live | None = None
         self._shown: dict[str, tuple[str, str]] = {}
+        self._skips: dict[str, str] = {}      # item -> what notify last said it left alone
 
     def handle(self, event: d.DemoEvent) -> None:
         if isinstance(event, d.AgentChosen):
@@ -33,8 +34,8 @@ class DemoView:
             a = event.assignment
             self._say(f"assigned #{a.issue} {a.title!r} -> {a.id} on {a.machine} "
                       f"(branch {a.branch})")
-        elif isinstance(event, d.Progress):
-            self._progress(event.assignments)
+        elif isinstance(event, d.PassDone):
+            self._pass(event)
         elif isinstance(event, d.Finished):
             self.close()
             self._finished(event)
@@ -55,22 +56,47 @@ class DemoView:
         self._say(f"  a bare origin, a clone and {event.sandbox.config_path.name} with one local "
                   f"machine ({machine.name}, launcher {machine.launcher})")
 
-    def _progress(self, rows: tuple[Assignment, ...]) -> None:
+    def _pass(self, event: d.PassDone) -> None:
+        """One notify pass: its runs (a live table on a terminal, else a line per change), then
+        what it did and the stages it moved. A pass in which nothing changed prints nothing."""
+        runs = self._runs(event.rows)
+        lines = [*(f"  did {x}" for x in event.did),
+                 *(f"  skipped {x}" for x in self._new_skips(event)),
+                 *(f"  error in {x}" for x in event.errors)]
+        for work in dict.fromkeys(c.work for c in event.changes):
+            moves = " -> ".join(f"{c.stage} ({c.event})" for c in event.changes if c.work == work)
+            lines.append(f"  {work}: {moves}")
+        if runs or lines:
+            self._say(f"notify pass {event.number}:")
+        for line in runs + lines:
+            self._say(line)
+
+    def _new_skips(self, event: d.PassDone) -> list[str]:
+        """Why notify left an item alone, once: not again while it says the same each pass."""
+        new = [x for x in event.skipped if self._skips.get(x.split(" ", 1)[0]) != x]
+        self._skips.update((x.split(" ", 1)[0], x) for x in event.skipped)
+        return new
+
+    def _runs(self, rows: tuple[Assignment, ...]) -> list[str]:
         if self.console.is_terminal:
             if self._live is None:
                 self._live = Live(status_table(rows), console=self.console, refresh_per_second=4)
                 self._live.start()
             else:
                 self._live.update(status_table(rows))
-            return
+            return []
+        lines = []
         for a in rows:  # plain output: a line per change
             seen = (a.status, a.last_status)
             if self._shown.get(a.id) != seen:
                 self._shown[a.id] = seen
-                detail = a.reason if a.terminal else a.last_status
-                self._say(f"  {a.id} #{a.issue} {a.status}" + (f": {detail}" if detail else ""))
+                detail = _cut(a.reason if a.terminal else a.last_status)
+                lines.append(f"  run {a.id} #{a.issue} {a.role} {a.status}"
+                             + (f": {detail}" if detail else ""))
+        return lines
 
     def _finished(self, event: d.Finished) -> None:
+        self._say(f"after {event.passes} notify passes, on origin:")
         for line in outcome_lines(event.outcomes):
             self.console.print(line)
         if event.timed_out:
@@ -78,11 +104,14 @@ class DemoView:
         if event.kept:
             self._say(f"sandbox kept: {event.sandbox}")
             self._say(f"  look around: COORDSSH_CONFIG={quote(str(event.sandbox / 'coordinator.yml'))}"
-                      f" coordssh status; git -C {quote(str(event.sandbox / 'origin.git'))} log --all")
+                      f" coordssh work --history; git -C {quote(str(event.sandbox / 'origin.git'))}"
+                      " log --graph --oneline --all")
         else:
             self._say(f"sandbox removed: {event.sandbox} (pass --keep to look around)")
-        self._say("demo ok: both branches pushed" if event.ok else
-                  "demo failed: see the reasons above")
+        problems = [o.headline for o in event.outcomes if not o.ok]
+        self._say("demo ok: both issues merged into main" if event.ok else
+                  "demo failed: " + "; ".join(problems or ["the demo timed out"])
+                  + " (the reasons are above)")
 
     def _say(self, text: str) -> None:
         """One plain line: untrusted text (titles, agent output, paths) is never rich markup."""
@@ -91,25 +120,35 @@ class DemoView:
 
 def status_table(rows: tuple[Assignment, ...]) -> Table:
     table = Table(title="coordssh demo", title_justify="left")
-    for column in ("id", "issue", "status", "doing", "turns", "cost"):
-        table.add_column(column)
+    for column in ("id", "issue", "role", "status", "doing", "turns", "cost"):
+        table.add_column(column, no_wrap=column == "doing", overflow="ellipsis",
+                         max_width=60 if column == "doing" else None)
     for a in rows:
         style = STATUS_STYLE.get(a.status, "red")
-        table.add_row(a.id, escape(f"#{a.issue} {a.title}"), f"[{style}]{a.status}[/]",
+        table.add_row(a.id, escape(f"#{a.issue} {a.title}"), a.role, f"[{style}]{a.status}[/]",
                       escape(a.reason if a.terminal else a.last_status),
                       "" if a.turns is None else str(a.turns),
                       "" if a.cost_usd is None else f"${a.cost_usd:.2f}")
     return table
 
 
-def outcome_lines(outcomes: tuple[d.BranchOutcome, ...]) -> list[str]:
+def _cut(text: str, width: int = 120) -> str:
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= width and line == text else line[:width - 1] + "…"
+
+
+def outcome_lines(outcomes: tuple[d.ItemOutcome, ...]) -> list[str]:
     lines = []
     for o in outcomes:
-        a = o.assignment
+        item, on = o.item, o.origin
         style = "green" if o.ok else "red"
-        lines.append(f"[{style}]{a.status}[/] " + escape(f"#{a.issue} {a.title} ({a.id})"))
-        if o.origin_sha:
-            lines.append(escape(f"  pushed {a.branch} @ {o.origin_sha[:7]}: {o.subject}"))
-        else:
-            lines.append(escape(f"  not pushed{': ' + a.reason if a.reason else ''}"))
+        lines.append(f"[{style}]{item.stage}[/] " + escape(f"#{item.issue} {o.title} ({item.key}, "
+                                                           f"branch {item.branch})"))
+        if on.contained:
+            lines.append(escape(f"  in main: head {item.head_sha[:7]} by {on.merge_sha[:7]} "
+                                f"{on.merge_subject!r}"))
+            lines.append(escape(f"  branch {item.branch} " + (
+                "still on origin" if on.branch_left else "deleted from origin")))
+        for problem in o.problems:
+            lines.extend(escape(f"  {line}") for line in problem.splitlines())
     return lines

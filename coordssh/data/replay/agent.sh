@@ -6,9 +6,15 @@
 # with short pauses, and makes one small real commit in its working directory (a note named
 # after the branch, under replay/) before the result line. Needs only sh, sed, date and git.
 # COORDSSH_REPLAY_PAUSE sets the pause in seconds (default 1).
+#
+# A review prompt (one asking for the json verdict) plays "$0.review.replay" instead: a
+# recorded review that commits nothing. Its verdict comes from one mechanical check, never from
+# judging code: it approves a change made only of replay notes (replay/*.md, each starting with
+# a '# ' heading), and requests changes for anything else, since only a model can review that.
 set -u
 
 transcript="$0.replay"
+review_transcript="$0.review.replay"
 pause=${COORDSSH_REPLAY_PAUSE:-1}
 print=0 verbose=0 stream_json=0
 for arg in "$@"; do
@@ -23,13 +29,16 @@ if [ "$print" = 1 ] && [ "$stream_json" = 1 ] && [ "$verbose" = 0 ]; then
   echo "Error: When using --print, --output-format=stream-json requires --verbose" >&2
   exit 1
 fi
+start=$(date +%s)
+prompt=$(cat)
+case $prompt in
+  *'LAST fenced ```json block'*) transcript=$review_transcript;;
+esac
 if [ ! -r "$transcript" ]; then
   echo "coordssh replay agent: transcript $transcript is missing; run the coordssh command again to reinstall it" >&2
   exit 1
 fi
 
-start=$(date +%s)
-prompt=$(cat)
 # the task: the playbook's `Issue #N: title` line, else the prompt's first non-empty line
 task=$(printf '%s\n' "$prompt" | sed -n 's/^Issue #[0-9]*: *//p' | head -n 1)
 [ -n "$task" ] || task=$(printf '%s\n' "$prompt" | sed -n '/[^[:space:]]/{s/^[#[:space:]]*//;p;q;}')
@@ -64,11 +73,50 @@ make_commit() {
   git add -- "$note" && git -c commit.gpgsign=false commit -q --no-verify -m "replay: $task" -- "$note"
 }
 
+# The review's one check (see the top): the files of the diff range the prompt names.
+review_check() {
+  # the last `git diff BASE...SHA` of the prompt (coordssh's line comes after the issue text),
+  # only when it has that shape: never an option or anything else the issue text could put there
+  range=$(printf '%s\n' "$prompt" | sed -n 's/.*`git diff \([^`]*\)`.*/\1/p' | tail -n 1 |
+    grep -E '^[A-Za-z0-9_][A-Za-z0-9._/-]*\.\.\.[0-9a-f]{7,64}$')
+  verdict=request_changes findings=
+  if [ -z "$range" ] || ! files=$(git diff --name-only "$range" -- 2>/dev/null) || [ -z "$files" ]; then
+    summary="Recorded review by the coordssh replay agent (no model read this change): it could not list the files of the change under review (range '$range'), so it cannot approve it."
+    files="(none)"
+  else
+    bad=
+    set -f
+    for f in $files; do
+      case $f in
+        replay/*.md) [ "$(git show "HEAD:$f" 2>/dev/null | head -c 2)" = "# " ] || bad="$bad $f";;
+        *) bad="$bad $f";;
+      esac
+    done
+    if [ -z "$bad" ]; then
+      verdict=approve
+      summary="Recorded review by the coordssh replay agent (no model read this change): the change is only replay notes under replay/, each starting with a '# ' heading, which is all this recorded review can check."
+    else
+      summary="Recorded review by the coordssh replay agent (no model read this change): it approves only changes made of replay notes, and this one has other files; only a model can review those."
+      for f in $bad; do
+        findings="$findings${findings:+, }{\"file\": \"$(printf '%s' "$f" | tr -c 'A-Za-z0-9._/-' '_')\", \"line\": null, \"severity\": \"major\", \"text\": \"not a replay note: the replay reviewer cannot judge it\"}"
+      done
+    fi
+    set +f
+    files=$(printf '%s' "$files" | tr '\n' ' ' | tr -d '[:cntrl:]')
+  fi
+  verdict_json="{\"verdict\": \"$verdict\", \"summary\": \"$summary\", \"findings\": [$findings]}"
+}
+case $transcript in *.review.replay) review_check;; esac
+
 fill="s|@SESSION@|$(sed_json "$(new_uuid)")|g
 s|@CWD@|$(sed_json "$PWD")|g
 s|@FILE@|$(sed_json "$note")|g
 s|@TASK@|$(sed_json "$task")|g
-s|@BRANCH@|$(sed_json "$branch")|g"
+s|@BRANCH@|$(sed_json "$branch")|g
+s|@RANGE@|$(sed_json "${range:-}")|g
+s|@FILES@|$(sed_json "${files:-}")|g
+s|@VERDICT@|$(sed_json "${verdict:-}")|g
+s|@VERDICT_JSON@|$(sed_json "${verdict_json:-}")|g"
 
 while IFS= read -r line || [ -n "$line" ]; do
   case $line in
