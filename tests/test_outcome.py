@@ -71,6 +71,14 @@ def test_advisory_says_what_the_agent_said():
     assert (out.status, out.reason) == (m.ADVISORY, "nothing pushed: Already fixed on main by #12.")
 
 
+def test_a_review_that_pushes_nothing_just_finished():
+    row = m.Assignment(id="r1", machine="box", repo="demo", issue=3, branch="issue-3-x",
+                       role="review")
+    out = classify(stream(init(), result(result="Looks right.")), exit_code=0, alive=False,
+                   row=row)
+    assert (out.status, out.reason) == (m.ADVISORY, "review finished: Looks right.")
+
+
 def test_stuck_from_the_last_assistant_text_when_the_result_text_lacks_it():
     state = stream(init(), text("STUCK: the spec contradicts itself. Details follow."),
                    result(result="Details: section 2 says X, section 3 says not X."))

@@ -104,7 +104,13 @@ def _succeeded(state: StreamState, pushed_sha: str, where: m.Assignment) -> Outc
                                   f"{'it' if denied == 1 else 'them'} with "
                                   f"{_allow_where(where)}")
     said = _result_text(state)
+    if where.role in NEVER_PUSH:     # a review is read-only: pushing nothing is its normal end
+        return _outcome(m.ADVISORY, f"{where.role} finished: {said}" if said
+                        else f"{where.role} finished")
     return _outcome(m.ADVISORY, f"nothing pushed: {said}" if said else "nothing pushed")
+
+
+NEVER_PUSH = frozenset({"review"})
 
 
 def _denied_note(state: StreamState, where: m.Assignment) -> str:
