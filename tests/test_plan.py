@@ -364,6 +364,22 @@ async def test_milestones_from_gh_order_the_plan(fleet):
     assert "milestone" not in proposals[3].rationale
 
 
+async def test_a_machine_with_fewer_claude_config_slots_than_workers_gets_fewer_proposals(fleet):
+    from coordssh.services.slots import config_dirs_key
+
+    for n in range(1, 5):
+        fleet.issue("app", n, f"issue {n}", created=day(n))
+    fleet.machine("m1", ("app",), max_workers=4)
+    ctx = _context(fleet)
+    with ctx.board.transaction() as tx:           # setup made two slots; max_workers grew since
+        tx.kv_set(config_dirs_key("m1"), ["~/.coordssh/claude-slots/slot-1",
+                                          "~/.coordssh/claude-slots/slot-2"])
+    plan = await make_plan(ctx, fleet.source())
+    assert [p.issue for p in plan.schedule.proposals] == [1, 2]
+    left = {s.issue: s.reason for s in plan.schedule.skipped}
+    assert set(left) == {3, 4} and all("slot" in reason for reason in left.values()), left
+
+
 class RelabelledAfterListing:
     """An IssueSource over the fake gh whose issue is labelled `blocked` on GitHub right after
     the list was read (what `gh issue view` then says is what counts)."""

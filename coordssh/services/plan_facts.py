@@ -24,6 +24,7 @@ from coordssh.domain.work_cycle import retired_branches
 from coordssh.domain.schedule import Holder, InFlight, MachineSlots, PredictedConflict
 from coordssh.errors import RemoteError
 from coordssh.remote.inflight import InFlightFacts, inflight
+from coordssh.services import slots
 from coordssh.services.context import Context
 from coordssh.services.observe import MachineObservation, observe_machine, write_changes
 
@@ -69,7 +70,8 @@ async def read_fleet(ctx: Context, repos: Sequence[Repo], now: float) -> Fleet:
     fleet = Fleet()
     for machine in machines:
         result = results[machine.name]
-        fleet.machines.append(_slots(machine, result, parked.get(machine.name)))
+        fleet.machines.append(_slots(machine, result, parked.get(machine.name),
+                                     slots.capacity(ctx.board, machine)))
         if isinstance(result, RemoteError):
             for repo in plan.get(machine.name, ()):
                 fleet.unknown[repo.name] = f"{machine.name} unreachable: {result.message}"
@@ -82,17 +84,17 @@ async def read_fleet(ctx: Context, repos: Sequence[Repo], now: float) -> Fleet:
     return fleet      # a repo no machine serves is in neither: "no machine serves repo R"
 
 
-def _slots(machine: Machine, result: Any, parked: float | None) -> MachineSlots:
+def _slots(machine: Machine, result: Any, parked: float | None, size: int) -> MachineSlots:
+    """`size`: max_workers, or fewer claude config slots (services/slots.capacity)."""
     common = dict(capabilities=machine.capabilities, repos=machine.repos, parked_until=parked)
     if isinstance(result, RemoteError):
-        return MachineSlots(machine.name, machine.max_workers, 0, reachable=False,
+        return MachineSlots(machine.name, size, 0, reachable=False,
                             error=result.message, **common)
     seen: MachineObservation = result[0]
     running = sum(1 for row in seen.assignments if row.live)
     if seen.error:   # reached, but the probe failed: its runs are unknown, count every slot
-        return MachineSlots(machine.name, machine.max_workers, machine.max_workers,
-                            reachable=False, error=seen.error, **common)
-    return MachineSlots(machine.name, machine.max_workers, running, **common)
+        return MachineSlots(machine.name, size, size, reachable=False, error=seen.error, **common)
+    return MachineSlots(machine.name, size, running, **common)
 
 
 def parking(ctx: Context, now: float) -> dict[str, float]:

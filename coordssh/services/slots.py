@@ -56,6 +56,13 @@ def recorded(reader: Reader, machine: Machine, home: str) -> tuple[Slot, ...]:
                  if isinstance(d, str) and d)
 
 
+def capacity(reader: Reader, machine: Machine) -> int:
+    """How many claude runs the machine takes at once: max_workers, or fewer when setup
+    recorded fewer slots (each holds one live run; `plan` proposes no more than that)."""
+    count = len(recorded(reader, machine, "~"))
+    return min(machine.max_workers, count) if count else machine.max_workers
+
+
 def held_dir(row: Assignment) -> str:
     extra = row.extra if isinstance(row.extra, dict) else {}
     return str(extra.get(DIR_KEY) or "")
