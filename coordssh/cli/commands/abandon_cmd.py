@@ -1,4 +1,4 @@
-"""`coordssh abandon KEY [--reason T] [--close-pr]`: give up on a work item (services/abandon.py)."""
+"""`coordssh abandon KEY [--reason T] [--close-pr]`: give up on a work item (services/abandon)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,162 @@
+"""Giving up on a work item: `coordssh abandon` (refused while a run is live, --close-pr once),
+and the driver's forge watch (a PR closed unmerged on GitHub, an issue closed by hand) recording
+`pr_closed` / `abandoned` once; then an explicit assign starts a new cycle. Real repos, the fake
+gh over the real bare origin, the claude stand-in."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from coordssh.domain import stages as s
+from coordssh.domain.next_action import next_action
+from coordssh.domain.policy import Policy
+from coordssh.domain.work import WorkItem
+from coordssh.errors import Refused
+from coordssh.services.abandon import abandon
+from coordssh.services.fix import FixRequest, fix
+from coordssh.services.notify import notify_pass
+from coordssh.services.pr import open_pr
+from coordssh.services.stop import stop
+from coordssh.services.work_view import work_views
+from tests.support.dispatch import contexts, world  # noqa: F401 (fixtures)
+from tests.support.dispatch import finished, wait_for
+from tests.support.notify_world import run_cli, with_pipeline, write_config
+from tests.support.prflow import github_context, github_rig, implemented, judge_head, set_repo
+
+MADE = "coordssh-fake-success.txt"
+
+
+def _calls(fake, *argv: str) -> list[dict]:
+    return [c for c in fake.calls() if c["argv"][:len(argv)] == list(argv)]
+
+
+async def _with_pr(ctx, issue: int) -> tuple[str, int]:
+    set_repo(ctx, test_command=f"test -f {MADE}")
+    key = await implemented(ctx, "localbox", issue)
+    await judge_head(ctx, key)
+    return key, (await open_pr(ctx, key)).pr.number
+
+
+async def test_abandon_is_refused_while_a_run_is_live_then_closes_the_pr_once(
+        local_machine, contexts, world, tmp_path):
+    fake = github_rig(tmp_path, world)
+    fake.add_issue(7, "Add hello")
+    ctx = github_context(contexts, local_machine, fake)
+    key, number = await _with_pr(ctx, 7)
+    run = (await fix(ctx, FixRequest(key, guidance="[[fake-claude:hang]]"))).assignment
+    before = ctx.board.events(key)
+    with pytest.raises(Refused) as live:
+        await abandon(ctx, key, reason="wrong approach", close_pr=True)
+    assert f"has a live fix run {run.id}" in live.value.message
+    assert f"`coordssh stop {run.id}` first" in live.value.hint
+    assert ctx.board.events(key) == before and ctx.board.get_work(key).stage == s.FIXING
+    assert _calls(fake, "pr", "close") == [] and fake.pull(number)["state"] == "OPEN"
+
+    assert (await stop(ctx, run.id)).assignment.terminal
+    branch = ctx.board.get_work(key).branch
+    kept = world.heads()[branch]
+    done = await abandon(ctx, run.id[:6], reason="wrong approach", close_pr=True)
+    assert (done.item.stage, done.item.abandoned_reason, done.already) == (
+        s.ABANDONED, "wrong approach", False)
+    assert (done.pr.state, done.closed_now, done.comment) == ("CLOSED", True, "posted")
+    again = await abandon(ctx, key, close_pr=True)            # a rerun: nothing twice
+    assert again.already and not again.closed_now
+    assert again.notes == (f"PR #{number} was already closed",)
+    assert len(_calls(fake, "pr", "close")) == 1
+    comments = fake.pull(number)["comments"]
+    assert len(comments) == 1 and "wrong approach" in comments[0]["body"]
+    assert f"<!-- coordssh:event=abandoned work={key} " in comments[0]["body"]
+    assert world.heads()[branch] == kept                      # the branch and commits stay
+    assert [e["kind"] for e in ctx.board.events(key)].count("abandoned") == 1
+    [view] = await work_views(ctx, key)
+    assert (view.action.kind, view.action.command) == ("none", "coordssh assign MACHINE demo 7")
+    assert view.action.reason.startswith("abandoned: wrong approach; ")
+    from coordssh.cli.render.work import work_text
+    assert "            coordssh assign MACHINE demo 7" in work_text(view)
+
+    again_run = await implemented(ctx, "localbox", 7)         # an explicit assign: cycle 2
+    item = ctx.board.get_work(again_run)
+    assert (item.cycle, item.branch, item.abandoned_reason) == (2, branch + "-2", "")
+    assert item.earlier[0]["stage"] == s.ABANDONED and world.heads()[branch] == kept
+
+
+async def test_a_pr_closed_on_github_is_recorded_once_by_notify_then_assign_reopens(
+        local_machine, contexts, world, tmp_path):
+    fake = github_rig(tmp_path, world)
+    fake.add_issue(7, "Add hello")
+    ctx = with_pipeline(github_context(contexts, local_machine, fake), test_command="true")
+    key, number = await _with_pr(ctx, 7)
+    assert (await notify_pass(ctx)).errors == []              # open: nothing happens
+    assert ctx.board.get_work(key).stage == s.PR_OPEN
+    fake.set_pull(number, state="CLOSED")                      # closed by hand on GitHub
+    first = await notify_pass(ctx)
+    assert {"work": key, "forge": f"PR #{number} closed without merging: abandoned"} in \
+        first.events, first.events
+    item = ctx.board.get_work(key)
+    assert (item.stage, item.abandoned_reason) == (s.ABANDONED,
+                                                   f"PR #{number} closed without merging")
+    views = _calls(fake, "pr", "view")
+    second = await notify_pass(ctx)
+    assert not [e for e in second.events if "forge" in e] and second.errors == []
+    assert _calls(fake, "pr", "view") == views                 # nothing asked again
+    kinds = [e["kind"] for e in ctx.board.events(key)]
+    assert kinds.count("pr_closed") == 1 and "abandoned" not in kinds
+
+    reopened = await implemented(ctx, "localbox", 7)
+    assert ctx.board.get_work(reopened).cycle == 2
+
+
+async def test_an_issue_closed_by_hand_abandons_an_idle_item_not_a_live_one(
+        local_machine, contexts, world, tmp_path):
+    fake = github_rig(tmp_path, world)
+    fake.add_issue(7, "Add hello")
+    fake.add_issue(8, "Add more", "[[fake-claude:hang]]")
+    ctx = with_pipeline(github_context(contexts, local_machine, fake), test_command="true")
+    key = await implemented(ctx, "localbox", 7)
+    from coordssh.services.assign import AssignRequest, assign
+    live = (await assign(ctx, AssignRequest(machine="localbox", repo="demo", issue=8))).assignment
+    for number in (7, 8):
+        state = fake.load()
+        state["repos"][fake.repo]["issues"][str(number)]["state"] = "CLOSED"
+        fake.save(state)
+    before = len(fake.calls())
+    report = await notify_pass(ctx)
+    assert {"work": key, "forge": "issue #7 closed on GitHub: abandoned"} in report.events
+    during = [c["argv"] for c in fake.calls()[before:]]
+    assert [a[:2] for a in during].count(["issue", "list"]) == 1   # one listing for the repo
+    assert [a[2] for a in during if a[:2] == ["issue", "view"]
+            and "comments" not in a] == ["7"]                  # the live item is not asked
+    item = ctx.board.get_work(key)
+    assert (item.stage, item.abandoned_reason) == (s.ABANDONED, "issue #7 closed on GitHub")
+    assert ctx.board.get_work("demo#8").stage == s.IMPLEMENTING
+    await notify_pass(ctx)
+    assert [e["kind"] for e in ctx.board.events(key)].count("abandoned") == 1
+    assert (await stop(ctx, live.id)).assignment.terminal
+    wait_for(lambda: finished(live.run_dir))
+
+
+def test_the_command_line_json_and_its_refusals(tmp_path, local_machine, world):
+    from coordssh.board.store import Board
+
+    config = write_config(tmp_path / "coordinator.yml", local_machine, world,
+                          state_dir=tmp_path / "state", pipeline={})
+    board = Board.open(tmp_path / "state")
+    with board.transaction() as tx:
+        tx.put_work(WorkItem("demo", 9, branch="issue-9-x", stage=s.TESTED, head_sha="a" * 40))
+        tx.put_work(WorkItem("demo", 10, branch="issue-10-y", stage=s.MERGED))
+    done = run_cli(config, "abandon", "demo#9", "--reason", "not needed", "--json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert (shown["stage"], shown["reason"], shown["already"], shown["pr"]) == (
+        s.ABANDONED, "not needed", False, None)
+    assert shown["again"] == "coordssh assign MACHINE demo 9"
+    again = run_cli(config, "abandon", "demo#9")
+    assert again.returncode == 0 and "demo#9  already abandoned: not needed" in again.stdout
+    merged = run_cli(config, "abandon", "demo#10")
+    assert merged.returncode == 1 and "demo#10 is merged" in merged.stderr
+    unknown = run_cli(config, "abandon", "demo#11")
+    assert unknown.returncode == 2 and "no work item demo#11" in unknown.stderr
+    assert next_action(board.get_work("demo#9"), Policy(), 0).reason.startswith(
+        "abandoned: not needed; `coordssh assign MACHINE demo 9` starts it again")
