@@ -160,3 +160,22 @@ def test_the_command_line_json_and_its_refusals(tmp_path, local_machine, world):
     assert unknown.returncode == 2 and "no work item demo#11" in unknown.stderr
     assert next_action(board.get_work("demo#9"), Policy(), 0).reason.startswith(
         "abandoned: not needed; `coordssh assign MACHINE demo 9` starts it again")
+
+
+async def test_the_merge_queue_records_a_pr_it_finds_closed(local_machine, contexts, world,
+                                                             tmp_path):
+    from coordssh.services.merge_queue import run_queue
+
+    fake = github_rig(tmp_path, world)
+    fake.add_issue(7, "Add hello")
+    ctx = github_context(contexts, local_machine, fake)
+    key, number = await _with_pr(ctx, 7)
+    fake.set_pull(number, state="CLOSED")
+    [dry] = (await run_queue(ctx, dry_run=True)).lines
+    assert (dry.outcome, dry.gate) == ("held", "open") and \
+        ctx.board.get_work(key).stage == s.PR_OPEN                # a dry run records nothing
+    [line] = (await run_queue(ctx)).lines
+    assert (line.outcome, line.reason) == ("closed", f"PR #{number} was closed without "
+                                                     f"merging: {key} is abandoned")
+    assert ctx.board.get_work(key).stage == s.ABANDONED
+    assert (await run_queue(ctx)).lines == ()                    # no longer a candidate
