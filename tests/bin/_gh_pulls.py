@@ -12,6 +12,8 @@ state["repos"][slug]["pulls"][N]:
 `mergeable` comes from `git merge-tree --write-tree`; `pr merge` merges for real (merge commit,
 squash, or rebase in a temporary worktree) and moves the base branch; `--delete-branch` deletes
 the head. Merging into the default branch closes the issues its body `Closes #N`.
+`pr close` closes an open PR unmerged (its branch stays unless --delete-branch), says
+"already closed" (exit 0) for a closed one and refuses a merged one (exit 1), as gh 2.23 does.
 Texts and exit codes: /work/shared/contracts/gh.md §3, §4.
 """
 
