@@ -91,6 +91,12 @@ async def test_a_pr_closed_on_github_is_recorded_once_by_notify_then_assign_reop
     assert (await notify_pass(ctx)).errors == []              # open: nothing happens
     assert ctx.board.get_work(key).stage == s.PR_OPEN
     fake.set_pull(number, state="CLOSED")                      # closed by hand on GitHub
+    with_pipeline(ctx, max_forge_calls_per_pass=1)             # the listing only: no room
+    tight = await notify_pass(ctx)
+    assert {"work": "demo", "forge": f"PR #{number} of {key} not read: pipeline.max_forge_"
+                                     "calls_per_pass reached: next pass"} in tight.events
+    assert ctx.board.get_work(key).stage == s.PR_OPEN
+    with_pipeline(ctx)
     first = await notify_pass(ctx)
     assert {"work": key, "forge": f"PR #{number} closed without merging: abandoned"} in \
         first.events, first.events
@@ -179,3 +185,23 @@ async def test_the_merge_queue_records_a_pr_it_finds_closed(local_machine, conte
                                                      f"merging: {key} is abandoned")
     assert ctx.board.get_work(key).stage == s.ABANDONED
     assert (await run_queue(ctx)).lines == ()                    # no longer a candidate
+
+
+async def test_a_pr_merged_by_hand_is_finished_not_abandoned_for_its_closed_issue(
+        local_machine, contexts, world, tmp_path):
+    import subprocess
+
+    fake = github_rig(tmp_path, world)
+    fake.add_issue(7, "Add hello")
+    ctx = with_pipeline(github_context(contexts, local_machine, fake), test_command="true")
+    key, number = await _with_pr(ctx, 7)
+    merged = subprocess.run([fake.gh, "pr", "merge", str(number), "--repo", "o/r", "--squash"],
+                            env=fake.env, capture_output=True, text=True)
+    assert merged.returncode == 0, merged.stderr
+    assert fake.issue(7)["state"] == "CLOSED"                  # `Closes #7` closed it
+    report = await notify_pass(ctx)
+    assert report.errors == [], report.errors
+    item = ctx.board.get_work(key)
+    assert item.stage == s.MERGED, [e["kind"] for e in ctx.board.events(key)]
+    assert "abandoned" not in [e["kind"] for e in ctx.board.events(key)]
+    assert item.branch not in world.heads()                    # finished as the queue does
