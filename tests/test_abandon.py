@@ -32,6 +32,13 @@ def _calls(fake, *argv: str) -> list[dict]:
     return [c for c in fake.calls() if c["argv"][:len(argv)] == list(argv)]
 
 
+def _driven(contexts, local_machine, world, tmp_path):
+    """The fake GitHub with issue 7, and a context with a `pipeline:` section for notify."""
+    fake = github_rig(tmp_path, world)
+    fake.add_issue(7, "Add hello")
+    return fake, with_pipeline(github_context(contexts, local_machine, fake), test_command="true")
+
+
 async def _with_pr(ctx, issue: int) -> tuple[str, int]:
     set_repo(ctx, test_command=f"test -f {MADE}")
     key = await implemented(ctx, "localbox", issue)
@@ -84,9 +91,7 @@ async def test_abandon_is_refused_while_a_run_is_live_then_closes_the_pr_once(
 
 async def test_a_pr_closed_on_github_is_recorded_once_by_notify_then_assign_reopens(
         local_machine, contexts, world, tmp_path):
-    fake = github_rig(tmp_path, world)
-    fake.add_issue(7, "Add hello")
-    ctx = with_pipeline(github_context(contexts, local_machine, fake), test_command="true")
+    fake, ctx = _driven(contexts, local_machine, world, tmp_path)
     key, number = await _with_pr(ctx, 7)
     assert (await notify_pass(ctx)).errors == []              # open: nothing happens
     assert ctx.board.get_work(key).stage == s.PR_OPEN
@@ -191,9 +196,7 @@ async def test_a_pr_merged_by_hand_is_finished_not_abandoned_for_its_closed_issu
         local_machine, contexts, world, tmp_path):
     import subprocess
 
-    fake = github_rig(tmp_path, world)
-    fake.add_issue(7, "Add hello")
-    ctx = with_pipeline(github_context(contexts, local_machine, fake), test_command="true")
+    fake, ctx = _driven(contexts, local_machine, world, tmp_path)
     key, number = await _with_pr(ctx, 7)
     merged = subprocess.run([fake.gh, "pr", "merge", str(number), "--repo", "o/r", "--squash"],
                             env=fake.env, capture_output=True, text=True)
