@@ -15,6 +15,7 @@ merged PR is refused before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +58,7 @@ async def abandon(ctx: Context, which: str, *, reason: str = "",
                   close_pr: bool = False) -> Abandoned:
     key = followup.resolve(ctx, which).item.key
     item = await _observed(ctx, key)
-    refuse_live(ctx, item)
+    refuse_live(ctx.board.get, item)
     if item.stage == s.MERGED:
         raise Refused(f"{key} is merged: there is nothing to abandon",
                       hint=f"`coordssh assign MACHINE {item.repo} {item.issue}` starts it again")
@@ -67,7 +68,7 @@ async def abandon(ctx: Context, which: str, *, reason: str = "",
         with ctx.board.transaction() as tx:
             current = tx.get_work(key)
             assert current is not None
-            refuse_live(ctx, current)
+            refuse_live(tx.get, current)      # as it is under the lock
             item = pipeline.apply(tx, key, Event("abandoned", {
                 "reason": reason.strip() or DEFAULT_REASON, "by": "operator"}), ctx.clock())
     if pr is None:
@@ -80,7 +81,7 @@ async def _observed(ctx: Context, key: str) -> WorkItem:
     """The item after observing the machines of its live runs (a run that ended since the last
     command has its end applied first; an unreachable machine leaves its run live)."""
     item = followup.resolve(ctx, key).item
-    machines = sorted({row.machine for row in live_runs(ctx, item)
+    machines = sorted({row.machine for row in live_runs(ctx.board.get, item)
                        if row.machine in ctx.config.machines})
     if not machines:
         return item
@@ -90,14 +91,13 @@ async def _observed(ctx: Context, key: str) -> WorkItem:
     return ctx.board.get_work(key) or item
 
 
-def live_runs(ctx: Context, item: WorkItem) -> list[Assignment]:
-    return [row for row in (ctx.board.get(run) for run in item.runs)
-            if row is not None and row.live]
+def live_runs(get: Callable[[str], Assignment | None], item: WorkItem) -> list[Assignment]:
+    return [row for row in (get(run) for run in item.runs) if row is not None and row.live]
 
 
-def refuse_live(ctx: Context, item: WorkItem) -> None:
+def refuse_live(get: Callable[[str], Assignment | None], item: WorkItem) -> None:
     """Refused while a run of the item is live (its end would still move the item)."""
-    live = live_runs(ctx, item)
+    live = live_runs(get, item)
     if not live:
         return
     row = live[-1]
