@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from coordssh.config.schema import Repo
-from coordssh.errors import (ForgeNotFound, ForgeRateLimited, MergeRefused, PullRequestRefused,
+from coordssh.errors import (ForgeError, ForgeNotFound, ForgeRateLimited, MergeRefused, PullRequestRefused,
                              SelfReviewRefused)
 from coordssh.forge import Forge, GitForge, GitHubForge, local_issue, marker, post_once
 from coordssh.forge.pacing import Backoff, Pacer
@@ -213,6 +213,27 @@ async def test_a_pr_whose_branch_was_deleted_is_closed_and_not_merged(rig):
 
 
 # --- GitHub only: what plain git has no notion of ---------------------------------------------
+async def test_pr_close_keeps_the_branch_and_leaves_the_open_list(rig):
+    sha = rig.branch("issue-1-greet", {"hello.txt": "hi\n"})
+    forge = rig.forge()
+    pr = await forge.pr_create("issue-1-greet", "main", "Add a greeting", "Closes #1\n")
+    rig.branch("issue-2-more", {"more.txt": "m\n"})
+    other = await forge.pr_create("issue-2-more", "main", "More", "body")
+    assert sorted(p.number for p in await forge.open_pulls()) == sorted([pr.number,
+                                                                        other.number])
+    await forge.pr_close(pr.number)
+    await rig.forge().pr_close(pr.number)                  # closing a closed PR is fine
+    assert (await forge.pr_view(pr.number)).state == "CLOSED"
+    assert [(p.number, p.head, p.state) for p in await forge.open_pulls()] == [
+        (other.number, "issue-2-more", "OPEN")]
+    assert rig.world.heads()["issue-1-greet"] == sha      # the branch and its commits stay
+    merged = await forge.pr_merge(other.number, "merge")
+    assert merged.state == "MERGED"
+    with pytest.raises(ForgeError, match="already merged"):
+        await forge.pr_close(other.number)
+    assert await forge.open_pulls() == []
+
+
 @pytest.fixture
 def gh_rig(tmp_path):
     return Rig("github", tmp_path, GitWorld.create(tmp_path / "world"))

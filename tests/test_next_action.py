@@ -177,4 +177,9 @@ def test_a_conflict_is_fixed_by_merging_the_base() -> None:
 
 def test_final_stages_say_so() -> None:
     assert next_action(item_in(s.MERGED, pr_number=3), Policy(), NOW).reason == "merged (PR #3)"
-    assert next_action(item_in(s.ABANDONED), Policy(), NOW) == Action("none", "abandoned")
+    gave_up = next_action(item_in(s.ABANDONED, abandoned_reason="PR #4 closed without merging"),
+                          Policy(), NOW)
+    assert (gave_up.kind, gave_up.auto) == ("none", False)
+    assert gave_up.reason.startswith("abandoned: PR #4 closed without merging; `coordssh assign "
+                                     "MACHINE app 7` starts it again on a new branch")
+    assert gave_up.command == "coordssh assign MACHINE app 7"

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "test_cmd",     # test
     "followup_cmds",  # fix, retry, continue
     "pr_cmds",      # pr, review, merge, split
+    "abandon_cmd",  # abandon
     "notify_cmd",   # notify, gc
     "session_cmd",  # resume, done
     "demo_cmd",     # demo

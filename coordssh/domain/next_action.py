@@ -50,6 +50,8 @@ class Action:
 
 
 def next_action(item: WorkItem, policy: Policy, now: float) -> Action:
+    if item.stage == s.ABANDONED:
+        return _abandoned(item)
     if item.stage in s.FINAL_STAGES:
         pr = f" (PR #{item.pr_number})" if item.pr_number else ""
         return Action("none", f"{item.stage}{pr}")
@@ -69,6 +71,14 @@ def _waiting(item: WorkItem) -> Action:
     at = f" on {_short(item.head_sha)}" if role in ("test", "review") and item.head_sha else ""
     return Action("wait", f"waiting for the {role} run {item.active_run or '?'}{at}",
                   run=item.active_run)
+
+
+def _abandoned(item: WorkItem) -> Action:
+    """Nothing more happens on this branch; an explicit assign starts a new cycle."""
+    why = f": {item.abandoned_reason}" if item.abandoned_reason else ""
+    again = f"coordssh assign MACHINE {item.repo} {item.issue}"
+    return Action("none", f"abandoned{why}; `{again}` starts it again on a new branch "
+                          f"(branch {item.branch or '-'} is kept)", command=again)
 
 
 def _new(item: WorkItem, policy: Policy, now: float) -> Action:

@@ -51,7 +51,7 @@ EVENT_KINDS = (
     "review_verdict",   # {result: approve|request_changes, sha, detail}; run = review run
     "head_moved",       # {sha}: the branch head changed outside a run of ours
     "pr_opened",        # {number, url}
-    "pr_closed",        # {} closed without merging
+    "pr_closed",        # {number, url} closed without merging (notify's forge watch, merge)
     "pr_reopened",      # {}
     "pr_merged",        # {sha}
     "merge_started",    # {}
@@ -60,7 +60,7 @@ EVENT_KINDS = (
     "operator_stop",    # {} run = the run asked to stop (its end comes as run_ended)
     "parked",           # {until, reason}
     "unparked",         # {reason}
-    "abandoned",        # {reason}
+    "abandoned",        # {reason, by}: `coordssh abandon`, or an issue closed by hand
     "reopened",         # {branch, base_branch, was_branch, was_stage, was_pr}; run = the new
                         # cycle's first run: an explicit assign of a merged/abandoned issue
 )

@@ -81,6 +81,7 @@ class WorkItem:
     updated_at: float = 0.0
     # the cycles before this one (work_cycle.summary): branch, stage, head, PR, runs, spend
     earlier: tuple[Mapping[str, Any], ...] = ()
+    abandoned_reason: str = ""       # why the item was given up (abandoned, pr_closed)
 
     @property
     def key(self) -> str:
@@ -278,9 +279,13 @@ _EFFECTS = {
         "conflict_files": tuple(event.get("files", ()))},
     "parked": _parked,
     # the item is over: a run still going is no longer the one that moves it
-    "pr_merged": lambda item, event, key, now: {"active_run": ""},
-    "pr_closed": lambda item, event, key, now: {"active_run": ""},
-    "abandoned": lambda item, event, key, now: {"active_run": ""},
+    "pr_merged": lambda item, event, key, now: {"active_run": "", "abandoned_reason": ""},
+    "pr_closed": lambda item, event, key, now: {
+        "active_run": "", "abandoned_reason": f"PR #{event.get('number') or item.pr_number} "
+                                              "closed without merging"},
+    "abandoned": lambda item, event, key, now: {
+        "active_run": "", "abandoned_reason": str(event.get("reason") or "given up")},
+    "pr_reopened": lambda item, event, key, now: {"abandoned_reason": ""},
     "reopened": cycles.new_cycle,
 }
 

@@ -69,6 +69,16 @@ class Forge(Protocol):
 
     async def pr_view(self, number: int) -> PullRequest: ...
 
+    async def open_pulls(self, limit: int = 200) -> list[PullRequest]:
+        """The open PRs (number, state, head, url; the newest `limit`), in one call: what the
+        driver compares its work items' PRs with (services/forge_watch.py)."""
+        ...
+
+    async def pr_close(self, number: int) -> None:
+        """Close the PR without merging, its branch kept; closing a closed PR is fine.
+        ForgeError for a merged one."""
+        ...
+
     async def pr_review(self, number: int, event: ReviewEvent, body: str) -> None:
         """SelfReviewRefused when the forge will not take a review from the PR's author."""
         ...

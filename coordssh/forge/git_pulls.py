@@ -134,6 +134,31 @@ class GitPulls:
             dels += int(dele) if dele.isdigit() else 0
         return adds, dels
 
+    async def open_pulls(self, limit: int = 200) -> list[PullRequest]:
+        """The PRs recorded open whose branch is still on origin (one fetch)."""
+        pulls = sorted(((int(n), rec) for n, rec in self.store.read()["pulls"].items()
+                        if rec["state"] == "OPEN"), key=lambda pair: -pair[0])[: int(limit)]
+        if not pulls:
+            return []
+        where = await self._sync()
+        found = []
+        for number, rec in pulls:
+            sha = await self._sha(where, rec["head"])
+            if sha:
+                found.append(PullRequest(number=number, state="OPEN", url=rec.get("url", ""),
+                                         title=rec["title"], head=rec["head"], base=rec["base"],
+                                         head_sha=sha))
+        return found
+
+    async def pr_close(self, number: int) -> None:
+        rec = self._record(number)
+        if rec["state"] == "MERGED":
+            raise ForgeError(f"pull request #{number} of repo '{self.repo.name}' can't be "
+                             "closed because it was already merged", "nothing to close")
+        if rec["state"] == "OPEN":
+            with self.store.edit() as data:
+                data["pulls"][str(int(number))]["state"] = "CLOSED"
+
     async def pr_for_branch(self, branch: str) -> PullRequest | None:
         rows = [(rec["state"] == "OPEN", int(n))
                 for n, rec in self.store.read()["pulls"].items() if rec["head"] == branch]

@@ -80,6 +80,18 @@ class GitHubPulls:
                                    ",".join(PR_FIELDS))
         return pr_from_gh(data)
 
+    async def open_pulls(self, limit: int = 200) -> list[PullRequest]:
+        rows = await self._gh_json("list the open pull requests", "pr", "list", "--repo",
+                                   self.slug, "--state", "open", "--limit", str(int(limit)),
+                                   "--json", "number,state,headRefName,url")
+        return [pr_from_gh(row) for row in rows or [] if row.get("state") == "OPEN"]
+
+    async def pr_close(self, number: int) -> None:
+        """`gh pr close N` (no --delete-branch: the branch and its commits stay); gh says
+        "already closed" with exit 0, and refuses a merged PR with exit 1."""
+        await self._gh_ok(f"close pull request #{number}", "pr", "close", str(int(number)),
+                          "--repo", self.slug, mutation=True)
+
     async def pr_for_branch(self, branch: str) -> PullRequest | None:
         rows = await self._gh_json(f"find the pull request of branch {branch}", "pr", "list",
                                    "--repo", self.slug, "--head", branch, "--state", "all",

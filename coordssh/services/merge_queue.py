@@ -9,7 +9,8 @@ smaller diffs); merges happen one at a time, per (repo, base branch) in that ord
 conflict parks only its item (`merge_conflict` with the files: the forge's, else a real `git
 merge-tree` in a worker's clone) and the queue goes on. After a merge: the branch deleted, the
 issue closed if the forge did not, the marker comment on the issue, the item `merged`
-(merge_after.py). `--dry-run` changes nothing and says what each PR waits for.
+(merge_after.py). A PR found closed unmerged gives the item `pr_closed` (abandoned).
+`--dry-run` changes nothing and says what each PR waits for.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class QueueLine:
     repo: str
     pr: int | None
     outcome: str           # merged | would_merge | held | conflict | failed | merging
+                           # | closed (unmerged: the item is abandoned)
     gate: str = ""         # the gate that holds it back (held, conflict)
     reason: str = ""
     wait: bool = False     # nothing to fix: ask again later
@@ -126,6 +128,12 @@ async def _turn(ctx: Context, item: WorkItem, known: PullRequest | None, *, dry_
     line = replace(line, sha=pr.head_sha)
     if pr.state == "MERGED" and not dry_run:   # merged elsewhere, or by a merge queue
         return replace(line, outcome="merged", reason=await finish_merge(ctx, item, pr))
+    if pr.state == "CLOSED" and not dry_run:   # closed unmerged on the forge: given up
+        with ctx.board.transaction() as tx:
+            pipeline.record(tx, item.key, Event("pr_closed", {"number": pr.number,
+                                                              "url": pr.url}), ctx.clock())
+        return replace(line, outcome="closed", gate="open", reason=f"PR #{pr.number} was "
+                       f"closed without merging: {item.key} is abandoned")
     if item.stage == s.MERGING:
         return replace(line, outcome="merging", reason="merging (the forge's merge queue has "
                                                         "it)", wait=True)

@@ -12,13 +12,14 @@
    unreachable machines (stale.py) and usage-limit parking of accounts (parking.py).
 3. For each work item, `next_action`; when `action.auto` (the policy) perform it through the
    registry (notify_actions.py), bounded by `pipeline.max_dispatches_per_pass`, the day budget
-   and the parked accounts. Every item nothing was done for is reported with its reason
-   (`skipped`: waiting for a run, parked until 14:00 UTC, not automatic (the flag off) and the
-   command, a cap reached, the day budget, no performer), except merged/closed items, which
-   are counted.
-4. Post the comments owed for events (notify_comments.py), bounded by
-   `max_forge_calls_per_pass`; one not posted (gh failing, the cap) is posted on a later
-   pass, once.
+   and the parked accounts. First forge_watch.py records what the forge says (PRs closed or
+   merged, issues closed by hand), per repo listing. Every item nothing was done for is
+   reported with its reason (`skipped`: waiting for a run, parked until 14:00 UTC, not
+   automatic (the flag off) and the command, a cap reached, the day budget, no performer),
+   except merged/closed items, which are counted.
+4. Post the comments owed for events (notify_comments.py), bounded by what is left of
+   `max_forge_calls_per_pass` (the forge watch spends it first); one not posted (gh failing,
+   the cap) is posted on a later pass, once.
 5. Clean up (gc.py) and run `hooks.on_round_complete` once per round (hooks.py).
 
 Each step is guarded: one that fails is reported and the rest of the pass goes on. `dry_run`
@@ -43,6 +44,7 @@ from coordssh.domain.stages import FINAL_STAGES
 from coordssh.errors import CoordError
 from coordssh.services import parking, stale
 from coordssh.services.context import Context
+from coordssh.services.forge_watch import watch_forge
 from coordssh.services.notify_actions import Registry, default_registry, why_not
 from coordssh.services.notify_comments import CommentBudget, post_pending, start_cursor
 from coordssh.services.notify_lock import Holder, PassLock, checkpoint
@@ -115,10 +117,11 @@ async def _steps(ctx: Context, report: PassReport, registry: Registry) -> None:
         await _guard(report, "machines", _machines(ctx, report, observation))
     if not dry:     # a finished review's verdict goes to GitHub (once, by its marker)
         await _guard(report, "reviews", _reviews(ctx, report))
+    calls = CommentBudget(ctx.config.pipeline.max_forge_calls_per_pass)
+    report.events.extend(await _guard(report, "forge", watch_forge(ctx, calls, dry_run=dry)) or [])
     await _guard(report, "actions", _actions(ctx, report, registry))
     if ctx.config.pipeline.auto_plan and not dry:
         await _guard(report, "plan", _auto_plan(ctx, report))
-    calls = CommentBudget(ctx.config.pipeline.max_forge_calls_per_pass)
     report.comments = await _guard(report, "comments", post_pending(ctx, calls, dry_run=dry)) \
         or []
     gc = await _guard(report, "gc", collect(ctx, dry_run=dry))

@@ -47,6 +47,7 @@ class WorkView:
             "cycle": item.cycle, "total_spend_usd": round(total_spend(item), 6),
             "earlier": [dict(e) for e in item.earlier],
             "parked_until": item.parked_until, "parked_reason": item.parked_reason,
+            "abandoned_reason": item.abandoned_reason,
             "created_at": item.created_at, "updated_at": item.updated_at,
         }
         if self.history:

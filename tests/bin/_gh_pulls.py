@@ -12,6 +12,8 @@ state["repos"][slug]["pulls"][N]:
 `mergeable` comes from `git merge-tree --write-tree`; `pr merge` merges for real (merge commit,
 squash, or rebase in a temporary worktree) and moves the base branch; `--delete-branch` deletes
 the head. Merging into the default branch closes the issues its body `Closes #N`.
+`pr close` closes an open PR unmerged (its branch stays unless --delete-branch), says
+"already closed" (exit 0) for a closed one and refuses a merged one (exit 1), as gh 2.23 does.
 Texts and exit codes: /work/shared/contracts/gh.md §3, §4.
 """
 
@@ -339,6 +341,26 @@ def rebase(origin, base_sha, head_sha):
         git(origin, "worktree", "prune", check=False)
 
 
+def pr_close(state, opts, positional, stdin_text):
+    """`gh pr close N` (gh 2.23 pkg/cmd/pr/close): the branch stays unless --delete-branch;
+    non-TTY success and warning lines go to stderr, stdout stays empty."""
+    slug, repo = core.repo_of(state, opts)
+    number = core.number_arg(positional, opts)
+    pr = find_pr(repo, number)
+    title = pr.get("title", "")
+    if pr.get("state") == "MERGED":
+        raise core.Exit(1, f"X Pull request #{number} ({title}) can't be closed because it was "
+                           "already merged\n")
+    if pr.get("state", "OPEN") != "OPEN":
+        raise core.Exit(0, f"! Pull request #{number} ({title}) is already closed\n")
+    pr.update(state="CLOSED", closedAt=core.now())
+    said = f"\u2713 Closed pull request #{number} ({title})\n"
+    if opts.get("delete_branch"):
+        git(origin_of(repo), "update-ref", "-d", f"refs/heads/{pr['head']}", check=False)
+        said += f"\u2713 Deleted branch {pr['head']}\n"
+    raise core.Exit(0, said)
+
+
 def api(state, opts, positional, stdin_text):
     """Only `gh api -X DELETE repos/O/R/git/refs/heads/BR` (delete a branch)."""
     endpoint = positional[0] if positional else ""
@@ -360,4 +382,4 @@ def install(module):
     core = module
     return {("pr", "view"): pr_view, ("pr", "list"): pr_list, ("pr", "create"): pr_create,
             ("pr", "comment"): pr_comment, ("pr", "review"): pr_review,
-            ("pr", "merge"): pr_merge, ("api", ""): api}
+            ("pr", "merge"): pr_merge, ("pr", "close"): pr_close, ("api", ""): api}
