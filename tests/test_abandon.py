@@ -96,7 +96,7 @@ async def test_a_pr_closed_on_github_is_recorded_once_by_notify_then_assign_reop
     assert (await notify_pass(ctx)).errors == []              # open: nothing happens
     assert ctx.board.get_work(key).stage == s.PR_OPEN
     fake.set_pull(number, state="CLOSED")                      # closed by hand on GitHub
-    with_pipeline(ctx, max_forge_calls_per_pass=1)             # the listing only: no room
+    with_pipeline(ctx, max_forge_calls_per_pass=3)  # the watch's share is 1: the listing only
     tight = await notify_pass(ctx)
     assert {"work": "demo", "forge": f"PR #{number} of {key} not read: pipeline.max_forge_"
                                      "calls_per_pass reached: next pass"} in tight.events
@@ -146,6 +146,35 @@ async def test_an_issue_closed_by_hand_abandons_an_idle_item_not_a_live_one(
     assert [e["kind"] for e in ctx.board.events(key)].count("abandoned") == 1
     assert (await stop(ctx, live.id)).assignment.terminal
     wait_for(lambda: finished(live.run_dir))
+
+
+async def test_a_cut_issue_list_proves_nothing_so_nothing_is_asked_one_by_one(
+        local_machine, contexts, world, tmp_path):
+    """More open issues than the listing's limit: the idle item's issue is missing from the
+    list only because the list is cut. It is not asked about (that would be a call per item per
+    pass, for ever) and stays as it is; the pass says why."""
+    from coordssh.services.forge_watch import ISSUES_LIMIT
+
+    fake, ctx = _driven(contexts, local_machine, world, tmp_path)
+    key = await implemented(ctx, "localbox", 7)
+    state = fake.load()
+    for number in range(100, 100 + ISSUES_LIMIT):            # newer issues: #7 falls off
+        state["repos"][fake.repo]["issues"][str(number)] = {"title": f"n{number}", "body": "",
+                                                            "labels": [], "state": "OPEN"}
+    state["repos"][fake.repo]["issues"]["7"]["state"] = "CLOSED"
+    fake.save(state)
+    before = len(fake.calls())
+    report = await notify_pass(ctx)
+    assert {"work": "demo", "forge": f"{ISSUES_LIMIT}+ open issues: the list is cut, so an item "
+            "missing from it may still be open; not asked one by one"} in report.events
+    assert not [c for c in fake.calls()[before:] if c["argv"][:3] == ["issue", "view", "7"]]
+    assert ctx.board.get_work(key).stage != s.ABANDONED
+
+
+def test_the_watch_never_takes_the_last_comment():
+    from coordssh.services.forge_watch import watch_share
+
+    assert [watch_share(n) for n in (0, 1, 2, 3, 4, 30)] == [0, 0, 0, 1, 2, 15]
 
 
 def test_the_command_line_json_and_its_refusals(tmp_path, local_machine, world):

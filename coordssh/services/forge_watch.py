@@ -12,8 +12,11 @@ most two listings answer for every item, whatever their number:
                (`issue_view`): CLOSED -> `abandoned {reason: "issue #N closed on GitHub"}`
 
 Each item leaves the candidates once recorded, so nothing is recorded twice and later passes
-ask nothing about it. Every forge call counts against the pass's `max_forge_calls_per_pass`
-(the budget the comments use after it); what does not fit waits for the next pass. A dry run
+ask nothing about it. Every forge call counts against the pass's `max_forge_calls_per_pass`,
+of which the watch takes at most half and never the last comment's worth (`watch_share`): the
+comments after it keep the rest, so a small cap never starves them. What does not fit waits for the next pass. A listing that comes back full
+(its limit reached) proves nothing about the items missing from it: they are not asked about
+one by one (that would be a call per item per pass, for ever), and the pass says so. A dry run
 records on its scratch board and does no merge follow-up (it says what it would do).
 """
 
@@ -26,6 +29,8 @@ from coordssh.domain import stages as s
 from coordssh.domain.work import Event, WorkItem
 from coordssh.errors import ForgeError, ForgeNotFound
 from coordssh.services import pipeline
+
+from coordssh.services.notify_comments import CALLS_PER_POST
 
 if TYPE_CHECKING:
     from coordssh.services.context import Context
@@ -40,6 +45,21 @@ IDLE = frozenset(s.STAGES) - s.RUNNING_STAGES - s.FINAL_STAGES - {s.MERGING}
 async def watch_forge(ctx: Context, budget: CommentBudget, *,
                       dry_run: bool = False) -> list[dict[str, Any]]:
     """One line per item the forge moved ({work, forge}), and one per call left for later."""
+    allowed = watch_share(budget.calls_left)
+    share = type(budget)(allowed)
+    try:
+        return await _watch(ctx, share, dry_run)
+    finally:
+        budget.calls_left -= allowed - share.calls_left
+
+
+def watch_share(calls: int) -> int:
+    """Half the pass's forge calls, and never the last comment's worth: posting what happened
+    comes first (a cap of 2, one comment, leaves the watch nothing)."""
+    return max(0, min(calls // 2, calls - CALLS_PER_POST))
+
+
+async def _watch(ctx: Context, budget: CommentBudget, dry_run: bool) -> list[dict[str, Any]]:
     said: list[dict[str, Any]] = []
     by_repo: dict[str, list[WorkItem]] = {}
     for item in ctx.board.list_work():
@@ -75,7 +95,10 @@ class _RepoWatch:
         """The PR numbers of `items` found open (the others are settled or left for later)."""
         if not items or not self._spend(1, "open pull requests not listed"):
             return set()
-        open_now = {pr.number for pr in await self.forge.open_pulls(PULLS_LIMIT)}
+        listed = await self.forge.open_pulls(PULLS_LIMIT)
+        open_now = {pr.number for pr in listed}
+        if self._full(len(listed), PULLS_LIMIT, "open pull requests"):
+            return open_now | {i.pr_number for i in items if i.pr_number is not None}
         for item in items:
             if item.pr_number not in open_now and self._spend(1, f"PR #{item.pr_number} of "
                                                                  f"{item.key} not read"):
@@ -100,8 +123,10 @@ class _RepoWatch:
     async def issues(self, items: list[WorkItem]) -> None:
         if not items or not self._spend(1, "open issues not listed"):
             return
-        open_now = {i.number for i in await self.forge.issue_list(state="open",
-                                                                  limit=ISSUES_LIMIT)}
+        listed = await self.forge.issue_list(state="open", limit=ISSUES_LIMIT)
+        open_now = {i.number for i in listed}
+        if self._full(len(listed), ISSUES_LIMIT, "open issues"):
+            return
         for item in items:
             if item.issue in open_now or not self._spend(1, f"issue #{item.issue} not read"):
                 continue
@@ -113,6 +138,14 @@ class _RepoWatch:
                 reason = f"issue #{item.issue} closed on GitHub"
                 self._record(item, Event("abandoned", {"reason": reason, "by": "notify"}),
                              f"{reason}: abandoned", allowed=lambda now: now.stage in IDLE)
+
+    def _full(self, count: int, limit: int, what: str) -> bool:
+        if count < limit:
+            return False
+        self.said.append({"work": self.repo, "forge": f"{limit}+ {what}: the list is cut, so an "
+                                                      "item missing from it may still be open; "
+                                                      "not asked one by one"})
+        return True
 
     def _record(self, item: WorkItem, event: Event, line: str,
                 allowed: Callable[[WorkItem], bool] | None = None) -> None:
