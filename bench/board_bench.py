@@ -14,7 +14,8 @@ board.json and board-archive.json), so the code under test opens and, if it must
 
 Then, in this process, medians over --repeat rounds of what users feel:
   open            `Board.open` of the board (a new Board object: every command starts so)
-  assign tx       one transaction the size of `assign`'s intent: a row put, a run started
+  assign          the board side of `assign`: its two reads of every run (the issue's branch
+                  claims, a fresh id) and its intent transaction (a row put, a run started)
   notify pass     the board side of one quiet `notify` pass: the observe write (one row),
                   every item's next action (`list_work`, `get_work` each, `next_action`),
                   the comments owed after the cursor and the cursor write, gc's plan, the
@@ -44,7 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coordssh.agent.stream import StreamState  # noqa: E402
-from coordssh.board.migrate import ASSIGNMENTS, EVENTS, KV, WORK, new_board_data  # noqa: E402
+from coordssh.board.migrate import ASSIGNMENTS, EVENTS, KV, WORK  # noqa: E402
 from coordssh.board.storage import write_json_atomic  # noqa: E402
 from coordssh.board.store import Board  # noqa: E402
 from coordssh.config.schema import Config, Machine, Repo  # noqa: E402
@@ -56,6 +57,7 @@ from coordssh.services import pipeline  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests/fixtures/stream-json/success.jsonl"
 DAY = 86400.0
+SPREAD = 90 * DAY
 REVIEW = ("Changes requested: the parser accepts an empty key\n"
           "- [blocker] src/parse.py:41: an empty key is stored and later read as None\n"
           "- [minor] tests/test_parse.py:12: the new branch has no test\n" * 3)
@@ -142,21 +144,29 @@ def _renumber(text: str, i: int) -> str:
             .replace('"issue":1,', f'"issue":{i},').replace('"issue": 1,', f'"issue": {i},'))
 
 
+def v2_board() -> dict[str, Any]:
+    """An empty board as the schema-2 release writes it."""
+    return {ASSIGNMENTS: {}, KV: {}, WORK: {}, EVENTS: {}, "meta": {"schema": {"version": 2}}}
+
+
 def build(state: Path, n: int, t0: float) -> dict[str, int]:
     """A schema-2 board of `n` items (5 % in flight), as the current release writes it."""
     merged = template(t0, None)
     flight = template(t0, 9)      # in the fix run: r4 is live
-    data, seq, counts = new_board_data(), 0, {"items": n, "rows": 0, "events": 0}
-    data["meta"]["schema"]["version"] = 2
+    data, seq, counts = v2_board(), 0, {"items": n, "rows": 0, "events": 0}
     for i in range(1, n + 1):
         shape = flight if i % 20 == 0 else merged
-        offset = (i - n) * 600.0          # the newest item last
+        offset = (i - n) * SPREAD / n     # started over 90 days, the newest item last
         text = _renumber(json.dumps(shape, separators=(",", ":")), i)
         one = json.loads(text)
         for row in one["rows"]:
             for k in ("created_at", "updated_at", "started_at", "finished_at"):
                 if row.get(k):
                     row[k] += offset
+            if shape is merged and row["finished_at"] < t0 + DAY - 14 * DAY:
+                # what `coordssh gc` has long since removed (its marks on the row)
+                tree = "testtree" if row["role"] == "test" else "worktree"
+                row["extra"]["gc"] = {tree: "removed", "rundir": "removed"}
             data[ASSIGNMENTS][row["id"]] = row
         for item in one["work"]:
             item["created_at"] += offset
@@ -175,7 +185,7 @@ def build(state: Path, n: int, t0: float) -> dict[str, int]:
     # The release keeps 300 finished rows in board.json and the rest in board-archive.json.
     finished = sorted((r for r in data[ASSIGNMENTS].values() if r["status"] in m.TERMINAL_STATUSES),
                       key=lambda r: r.get("finished_at") or 0.0)
-    archive = new_board_data()
+    archive = v2_board()
     for row in finished[:-300]:
         archive[ASSIGNMENTS][row["id"]] = data[ASSIGNMENTS].pop(row["id"])
     write_json_atomic(state / "board-archive.json", archive)
@@ -193,7 +203,11 @@ def context(state: Path, now: float) -> SimpleNamespace:
 
 
 def assign_tx(state: Path, now: float, k: int) -> None:
+    """The board side of `assign`: every run read twice as it reads them (the issue's branch
+    claims, a fresh id), then its intent transaction."""
     board = Board.open(state)
+    board.list(include_archived=True)
+    board.list(include_archived=True)
     row = _row(f"new{k:04d}", "implement", now, "c" * 40, {}).evolve(issue=90000 + k,
                                                                       branch=f"issue-{90000 + k}")
     with board.transaction() as tx:
@@ -295,7 +309,7 @@ def sizes(state: Path) -> dict[str, int]:
 def one_size(root: Path, n: int, repeat: int, limit: float) -> tuple[dict[str, Any], list[str]]:
     state = root / f"state-{n}"
     now = time.time()
-    counts = build(state, n, now - 30 * DAY)
+    counts = build(state, n, now - DAY)
     result: dict[str, Any] = {"size": n, **counts, "files_before_open": sizes(state)}
     w0 = time.perf_counter()
     Board.open(state)
@@ -304,7 +318,7 @@ def one_size(root: Path, n: int, repeat: int, limit: float) -> tuple[dict[str, A
     k = iter(range(10_000))
     cases = {
         "open": lambda: Board.open(state),
-        "assign tx": lambda: assign_tx(state, now, next(k)),
+        "assign": lambda: assign_tx(state, now, next(k)),
         "notify pass": lambda: notify_pass(state, now),
         "status read": lambda: Board.open(state).list(),
         "work read": lambda: work_read(state),
@@ -321,7 +335,7 @@ def one_size(root: Path, n: int, repeat: int, limit: float) -> tuple[dict[str, A
         result["gc_compact"] = moved if isinstance(moved, dict) else str(moved)
         problems += check(state, counts)
         result["after_gc"] = {name: timed(fn, repeat, limit) for name, fn in cases.items()
-                              if name != "assign tx"}
+                              if name != "assign"}
     result["files"] = sizes(state)
     return result, problems
 

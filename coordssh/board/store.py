@@ -2,9 +2,14 @@
 schema version, in TinyDB.
 
 Files in the state directory (created 0700; every file 0600):
-  board.json          live rows and recent finished ones (what `status` reads)
-  board-archive.json  finished rows moved out of board.json (see `keep_terminal`)
-  board.lock          the cross-process lock held across every read-modify-write
+  board.json            live rows and recent finished ones (what `status` reads), work items, kv
+  board-archive.json    finished rows moved out of board.json (see `keep_terminal`)
+  events.jsonl          the work items' history, appended (board/events.py); since schema 3
+  events-archive.jsonl  the history of finished items moved out by `coordssh gc`
+  runs-archive.jsonl    archived rows of finished items moved out of board-archive.json by
+                        `coordssh gc` once nothing is left to clean up after them (cold: read
+                        by `get`/`find` of such a run, `report`, `assign`'s claims)
+  board.lock            the cross-process lock held across every read-modify-write
 
 Writes take the lock, read once, change in memory, and write once (AtomicJSONStorage: temp file,
 fsync, rename). Reads take no lock: the file is only ever replaced whole, so a reader always sees
@@ -22,6 +27,7 @@ row put again) is read from board.json.
 from __future__ import annotations
 
 import builtins
+import copy
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +37,7 @@ from tinydb import TinyDB
 from tinydb.table import Document, Table
 
 from coordssh.board.migrate import (
+    ARCHIVED_SEQ,
     ASSIGNMENTS,
     EVENTS,
     KV,
@@ -40,13 +47,24 @@ from coordssh.board.migrate import (
     new_board_data,
     schema_version,
 )
-from coordssh.board.storage import FILE_MODE, AtomicJSONStorage, read_json, write_json_atomic
+from coordssh.board.events import EventLog
+from coordssh.board.shape import check_row_line
+from coordssh.board.storage import (
+    FILE_MODE,
+    AtomicJSONStorage,
+    file_stamp,
+    read_json,
+    write_json_atomic,
+)
 from coordssh.board.work_records import WorkReads, WorkRecords
 from coordssh.domain.models import LIVE_STATUSES, TERMINAL_STATUSES, Assignment
 from coordssh.errors import NotFound, StateError, UsageError
 
 BOARD_FILE = "board.json"
 ARCHIVE_FILE = "board-archive.json"
+EVENTS_FILE = "events.jsonl"
+EVENTS_ARCHIVE_FILE = "events-archive.jsonl"
+COLD_FILE = "runs-archive.jsonl"
 LOCK_FILE = "board.lock"
 
 KEEP_TERMINAL = 300       # finished rows kept in board.json (status shows recent history)
@@ -72,44 +90,81 @@ def _row_matches(row: Mapping[str, Any], machine: str | None, live_only: bool) -
     return not live_only or row.get("status") in LIVE_STATUSES
 
 
+def _assignment(row: Mapping[str, Any]) -> Assignment:
+    """A row as an Assignment with its own `extra` (the parsed board is shared by reads)."""
+    found = dict(row)
+    if isinstance(found.get("extra"), dict):
+        found["extra"] = dict(found["extra"])
+    return Assignment.from_dict(found)
+
+
 def _sorted(rows: Iterable[Mapping[str, Any]]) -> builtins.list[Assignment]:
     found = sorted(rows, key=lambda r: (r.get("created_at") or 0.0, r.get("id", "")))
-    return [Assignment.from_dict(dict(r)) for r in found]
+    return [_assignment(r) for r in found]
 
 
 class _Archive:
-    """board-archive.json, loaded lazily: most commands never touch it."""
+    """board-archive.json, loaded lazily (most commands never touch it) and again only when
+    the file was replaced."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._rows: dict[str, dict[str, Any]] | None = None
+        self._stamp: Any = None
 
     def rows(self) -> dict[str, dict[str, Any]]:
-        if self._rows is None:
+        stamp = file_stamp(self.path)
+        if self._rows is None or stamp != self._stamp:
             data = read_json(self.path)
             data = migrate(data, self.path)[0] if data is not None else new_board_data()
-            self._rows = data.get(ASSIGNMENTS, {})
+            self._rows, self._stamp = data.get(ASSIGNMENTS, {}), stamp
         return self._rows
 
     def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Append rows and rewrite the archive (the caller holds the board lock)."""
         merged = dict(self.rows())
         merged.update({str(r["id"]): dict(r) for r in rows})
+        self.replace(merged)
+
+    def replace(self, rows: dict[str, dict[str, Any]]) -> None:
+        """Rewrite the archive with `rows` (the caller holds the board lock)."""
         data = new_board_data()
-        data[ASSIGNMENTS] = merged
+        data[ASSIGNMENTS] = rows
         write_json_atomic(self.path, data)
-        self._rows = merged
+        self._rows, self._stamp = rows, file_stamp(self.path)
+
+
+class _Cold:
+    """runs-archive.jsonl: rows appended by `coordssh gc`, read whole, again only when it
+    changed; a row in it and in board-archive.json (a crash mid-move) is read from the latter."""
+
+    def __init__(self, path: Path) -> None:
+        self.log = EventLog(path, check=check_row_line)
+        self._rows: dict[str, dict[str, Any]] | None = None
+        self._stamp: Any = None
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        stamp = file_stamp(self.log.path)
+        if self._rows is None or stamp != self._stamp:
+            found: dict[str, dict[str, Any]] = {}
+            for row in self.log.read():
+                found.setdefault(str(row["id"]), row)
+            self._rows, self._stamp = found, stamp
+        return self._rows
 
 
 class Tx(WorkRecords):
     """Reads and writes on one snapshot of the board. Made by `Board.transaction()`."""
 
-    def __init__(self, db: _BoardDB, archive: _Archive) -> None:
+    def __init__(self, db: _BoardDB, archive: _Archive, cold: _Cold, log: EventLog,
+                 archive_log: EventLog) -> None:
         self._table = db.table(ASSIGNMENTS, cache_size=0)
         self._kv = db.table(KV, cache_size=0)
         self._work = db.table(WORK, cache_size=0)
-        self._events = db.table(EVENTS, cache_size=0)
-        self._archive = archive
+        self._archive, self._cold = archive, cold
+        self._log, self._archive_log = log, archive_log
+        self._new_events: builtins.list[dict[str, Any]] = []
+        self._seq: int | None = None
         self._pending: dict[str, dict[str, Any]] = {}
 
     @property
@@ -132,7 +187,9 @@ class Tx(WorkRecords):
         doc = self._rows.get(doc_id=assignment_id)
         if doc is None:
             doc = self._archive.rows().get(assignment_id)
-        return Assignment.from_dict(dict(doc)) if doc is not None else None
+        if doc is None:
+            doc = self._cold.rows().get(assignment_id)
+        return _assignment(doc) if doc is not None else None
 
     def put(self, assignment: Assignment) -> None:
         self._pending[assignment.id] = assignment.to_dict()
@@ -147,23 +204,36 @@ class Tx(WorkRecords):
         return updated
 
     def list(self, *, machine: str | None = None, live_only: bool = False,
-             include_archived: bool = False) -> builtins.list[Assignment]:
+             include_archived: bool = False, cold: bool = True) -> builtins.list[Assignment]:
         rows = {doc.doc_id: doc for doc in self._rows.all() if _row_matches(doc, machine, live_only)}
         if include_archived and not live_only:
-            for key, row in self._archive.rows().items():
-                if key not in rows and _row_matches(row, machine, False):
-                    rows[key] = row
+            for source in (self._archive, self._cold) if cold else (self._archive,):
+                for key, row in source.rows().items():
+                    if key not in rows and _row_matches(row, machine, False):
+                        rows[key] = row
         return _sorted(rows.values())
 
     def ids(self, *, include_archived: bool = True) -> set[str]:
         found = {doc.doc_id for doc in self._rows.all()}
         if include_archived:
             found.update(self._archive.rows())
+            found.update(self._cold.rows())
         return found
+
+    def archive_cold(self, ids: Iterable[str]) -> int:
+        """Move rows of board-archive.json to runs-archive.jsonl; how many moved. Appended
+        first, so a crash in between leaves a row in both (read once)."""
+        warm = self._archive.rows()
+        moving = [warm[i] for i in ids if i in warm]
+        if moving:
+            self._cold.log.append(moving)
+            self._archive.replace({k: v for k, v in warm.items()
+                                   if k not in {str(r["id"]) for r in moving}})
+        return len(moving)
 
     def kv_get(self, key: str, default: Any = None) -> Any:
         doc = self._kv.get(doc_id=key)
-        return default if doc is None else doc.get("value", default)
+        return default if doc is None else copy.deepcopy(doc.get("value", default))
 
     def kv_set(self, key: str, value: Any) -> None:
         self._kv.upsert(Document({"value": value}, doc_id=key))
@@ -195,6 +265,11 @@ class Board(WorkReads):
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / BOARD_FILE
         self.archive_path = self.state_dir / ARCHIVE_FILE
+        self.events_path = self.state_dir / EVENTS_FILE
+        self.events_archive_path = self.state_dir / EVENTS_ARCHIVE_FILE
+        self._archive = _Archive(self.archive_path)
+        self.cold_path = self.state_dir / COLD_FILE
+        self._cold = _Cold(self.cold_path)
         self.lock_path = self.state_dir / LOCK_FILE
         self._storage = AtomicJSONStorage(self.path)
         self._db = _BoardDB(storage=lambda: self._storage)
@@ -207,8 +282,9 @@ class Board(WorkReads):
     def open(cls, state_dir: Path, **options: Any) -> Board:
         """Create the state dir (0700) and the board if missing; migrate an older schema."""
         board = cls(state_dir, **options)
-        found = read_json(board.path)
-        if found is not None and schema_version(found) == SCHEMA_VERSION:
+        found = board._storage.read()     # kept: the command's first read uses it
+        if found is not None and schema_version(found) == SCHEMA_VERSION and \
+                not found.get(EVENTS):
             return board  # nothing to write: no lock
         board.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with board._locked():
@@ -218,13 +294,29 @@ class Board(WorkReads):
             else:
                 archived = (read_json(board.archive_path) or {}).get(ASSIGNMENTS, {})
                 data, changed = migrate(data, board.path, archived=archived)
+                if data.get(EVENTS) is not None:
+                    board._move_events(data.pop(EVENTS))
+                    changed = True
                 if changed:
                     write_json_atomic(board.path, data)
         return board
 
+    def _move_events(self, table: Mapping[str, Mapping[str, Any]]) -> None:
+        """The `events` table of a schema-2 board, appended to events.jsonl (under the lock).
+        Written before board.json loses the table: a crash in between moves them again, and
+        only those past the file's last seq are appended."""
+        log = EventLog(self.events_path)
+        last = log.last_seq()
+        log.append(sorted((dict(e) for e in table.values() if e["seq"] > last),
+                          key=lambda e: e["seq"]))
+
     # --- reads (no lock; the file is replaced whole) --------------------------------------------
     def _reader(self) -> Tx:
-        return self._tx or Tx(self._db, _Archive(self.archive_path))
+        return self._tx or self._new_tx()
+
+    def _new_tx(self) -> Tx:
+        return Tx(self._db, self._archive, self._cold, EventLog(self.events_path),
+                  EventLog(self.events_archive_path))
 
     def get(self, assignment_id: str) -> Assignment | None:
         return self._reader().get(assignment_id)
@@ -251,10 +343,12 @@ class Board(WorkReads):
         return found
 
     def list(self, *, machine: str | None = None, live_only: bool = False,
-             include_archived: bool = False) -> builtins.list[Assignment]:
-        """Assignments by creation time. Archived (old finished) rows only with include_archived."""
+             include_archived: bool = False, cold: bool = True) -> builtins.list[Assignment]:
+        """Assignments by creation time. Archived (old finished) rows only with include_archived;
+        `cold=False` leaves out those `coordssh gc` moved to runs-archive.jsonl (finished
+        over max(run_dir_max_age, 2 days) ago, nothing left to clean up)."""
         return self._reader().list(machine=machine, live_only=live_only,
-                                   include_archived=include_archived)
+                                   include_archived=include_archived, cold=cold)
 
     def kv_get(self, key: str, default: Any = None) -> Any:
         return self._reader().kv_get(key, default)
@@ -274,6 +368,36 @@ class Board(WorkReads):
         with self.transaction() as tx:
             tx.kv_set(key, value)
 
+    def archive_cold(self, run_ids: Iterable[str], *, minimum: int = 1) -> int:
+        """Move archived rows to runs-archive.jsonl when at least `minimum` would move."""
+        run_ids = [i for i in run_ids if i in self._archive.rows()]
+        if len(run_ids) < minimum or not run_ids:
+            return 0          # looked without the lock
+        with self.transaction() as tx:
+            return tx.archive_cold(run_ids)
+
+    def compact_events(self, keys: Iterable[str], *, minimum: int = 1) -> int:
+        """Move the history of the items `keys` from events.jsonl to events-archive.jsonl, when
+        at least `minimum` events would move; how many moved. Under the board lock: first the
+        board records the highest seq moved (so `events_since` knows to look in the archive),
+        then the archive is appended to, then events.jsonl replaced without them. A crash at any
+        point loses nothing: an event in both files is read once."""
+        keys = set(keys)
+        if sum(1 for e in EventLog(self.events_path).read() if e["work"] in keys) < minimum:
+            return 0          # looked without the lock: most notify passes stop here
+        with self._locked():
+            log = EventLog(self.events_path)
+            hot = log.read()
+            moving = [e for e in hot if e["work"] in keys]
+            if not moving or len(moving) < minimum:
+                return 0
+            with self.transaction() as tx:     # the lock is re-entrant
+                top = max(e["seq"] for e in moving)
+                tx.kv_set(ARCHIVED_SEQ, max(top, int(tx.kv_get(ARCHIVED_SEQ, 0) or 0)))
+            EventLog(self.events_archive_path).append(moving)
+            log.rewrite(e for e in hot if e["work"] not in keys)
+        return len(moving)
+
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """The exclusive lock for the block; written once at exit, not at all on an exception.
@@ -285,7 +409,7 @@ class Board(WorkReads):
             return
         with self._locked():
             self._storage.begin()
-            tx = self._tx = Tx(self._db, _Archive(self.archive_path))
+            tx = self._tx = self._new_tx()
             try:
                 yield tx
                 tx.flush()
@@ -294,6 +418,9 @@ class Board(WorkReads):
                 self._storage.rollback()
                 raise
             else:
+                # the history first: a crash in between leaves an event whose board change is
+                # lost (observed again, its comment deduplicated by key), never the reverse
+                tx.flush_events()
                 self._storage.commit()
             finally:
                 self._tx = None
