@@ -280,3 +280,24 @@ def test_a_bad_line_in_the_run_archive_is_refused_with_the_fix(tmp_path):
     assert "runs-archive.jsonl is not a coordssh run archive: line 1 has no 'issue'" in \
         err.value.message
     assert "coordssh gc" in err.value.hint
+
+
+def test_the_live_view_folds_in_only_the_new_events(tmp_path):
+    from coordssh.services.live_board import EVENTS_KEPT, BoardCache
+
+    board = Board.open(tmp_path / "state")
+    with board.transaction() as tx:
+        for n in range(EVENTS_KEPT + 3):
+            tx.append_event("app#2", Event("pr_opened", {"number": n}), float(n))
+        tx.append_event("app#1", Event("merge_conflict", {"files": ["a.py"]}), 20.0)
+    cache = BoardCache(Board(board.state_dir))        # its own Board, as the live view's
+    assert cache.refresh() and not cache.refresh()    # read again only when board.json changed
+    view = cache.view
+    assert view.holds["app#1"] == {"gate": "mergeable", "reason": "conflicts: a.py"}
+    assert [e["seq"] for e in view.events] == list(range(EVENTS_KEPT + 4, 4, -1))
+    with board.transaction() as tx:
+        tx.append_event("app#1", Event("merge_started", {}), 21.0)
+    assert cache.refresh()
+    assert "app#1" not in cache.view.holds
+    assert [e["kind"] for e in cache.view.events[:2]] == ["merge_started", "merge_conflict"]
+    assert len(cache.view.events) == EVENTS_KEPT

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from coordssh.board.shape import check_event
-from coordssh.board.storage import FILE_MODE, write_bytes_atomic
+from coordssh.board.storage import FILE_MODE, file_stamp, write_bytes_atomic
 
 BLOCK = 64 * 1024
 
@@ -38,15 +38,20 @@ class EventLog:
     def __init__(self, path: Path, check: Callable[..., dict[str, Any]] = check_event) -> None:
         self.path = Path(path)
         self._check = check
+        self._kept: tuple[Any, list[dict[str, Any]]] | None = None
 
     # --- reads (no lock: lines are only ever appended whole, the file replaced whole) ---------
     def read(self) -> list[dict[str, Any]]:
-        """Every event in the file, in file order."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        """Every event in the file, in file order (parsed again only when the file changed:
+        `work --history` of every item reads it once). Not to be changed in place."""
+        stamp = file_stamp(self.path)
+        if stamp is None:
             return []
-        return self._parse(raw, at_start=True)
+        if self._kept is not None and self._kept[0] == stamp:
+            return self._kept[1]
+        found = self._parse(self.path.read_bytes(), at_start=True)
+        self._kept = (stamp, found) if file_stamp(self.path) == stamp else None
+        return found
 
     def since(self, seq: int) -> list[dict[str, Any]]:
         """The events after `seq` (the file must be in seq order: events.jsonl is), read from

@@ -270,6 +270,8 @@ class Board(WorkReads):
         self._archive = _Archive(self.archive_path)
         self.cold_path = self.state_dir / COLD_FILE
         self._cold = _Cold(self.cold_path)
+        self._log = EventLog(self.events_path)
+        self._archive_log = EventLog(self.events_archive_path)
         self.lock_path = self.state_dir / LOCK_FILE
         self._storage = AtomicJSONStorage(self.path)
         self._db = _BoardDB(storage=lambda: self._storage)
@@ -315,8 +317,7 @@ class Board(WorkReads):
         return self._tx or self._new_tx()
 
     def _new_tx(self) -> Tx:
-        return Tx(self._db, self._archive, self._cold, EventLog(self.events_path),
-                  EventLog(self.events_archive_path))
+        return Tx(self._db, self._archive, self._cold, self._log, self._archive_log)
 
     def get(self, assignment_id: str) -> Assignment | None:
         return self._reader().get(assignment_id)
