@@ -228,6 +228,7 @@ async def test_gc_compaction_moves_old_history_and_runs_and_loses_nothing(compac
     assert {r.id for r in board.list(include_archived=True, cold=False)} == \
         set(rows) - {"old00001", "old00002"}
     assert board.find("old00001").pushed_sha == "a" * 40
+    assert board.maybe_cold("old00001") and not board.maybe_cold("new00003")
 
     [view] = await work_views(ctx, "demo#1", history=True)       # `work demo#1 --history`
     assert view.history == tuple(before["demo#1"])

@@ -53,6 +53,20 @@ class EventLog:
         self._kept = (stamp, found) if file_stamp(self.path) == stamp else None
         return found
 
+    def of(self, key: str) -> list[dict[str, Any]]:
+        """The events of the item `key`: from the parsed file when it is kept, else only the
+        lines that name the item are parsed (`"work":KEY` as our writer writes it)."""
+        stamp = file_stamp(self.path)
+        if stamp is None:
+            return []
+        if self._kept is not None and self._kept[0] == stamp:
+            return [e for e in self._kept[1] if e["work"] == key]
+        needle = b'"work":' + json.dumps(key, ensure_ascii=False).encode()
+        lines = self.path.read_bytes().split(b"\n")[:-1]     # the last: empty or torn
+        return [e for e in (self._check(line, self.path, n + 1)
+                            for n, line in enumerate(lines) if needle in line)
+                if e["work"] == key]
+
     def since(self, seq: int) -> list[dict[str, Any]]:
         """The events after `seq` (the file must be in seq order: events.jsonl is), read from
         the end backwards: a cursor near the end costs the new lines, not the whole history."""

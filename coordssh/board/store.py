@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -227,8 +228,8 @@ class Tx(WorkRecords):
         moving = [warm[i] for i in ids if i in warm]
         if moving:
             self._cold.log.append(moving)
-            self._archive.replace({k: v for k, v in warm.items()
-                                   if k not in {str(r["id"]) for r in moving}})
+            gone = {str(r["id"]) for r in moving}
+            self._archive.replace({k: v for k, v in warm.items() if k not in gone})
         return len(moving)
 
     def kv_get(self, key: str, default: Any = None) -> Any:
@@ -353,6 +354,15 @@ class Board(WorkReads):
 
     def kv_get(self, key: str, default: Any = None) -> Any:
         return self._reader().kv_get(key, default)
+
+    def maybe_cold(self, assignment_id: str) -> bool:
+        """Whether runs-archive.jsonl may hold the run: a byte search of the file, without
+        parsing it (a false yes only makes `assign` draw another id)."""
+        try:
+            raw = self.cold_path.read_bytes()
+        except FileNotFoundError:
+            return False
+        return json.dumps(assignment_id).encode() in raw
 
     # --- writes (each one locked read-modify-write) ---------------------------------------------
     def put(self, assignment: Assignment) -> None:

@@ -59,10 +59,13 @@ class WorkRecords:
                archived: bool = True) -> builtins.list[dict[str, Any]]:
         """The history of `key` (every item's when None), oldest first; with `archived`, what
         `coordssh gc` moved to events-archive.jsonl too."""
-        sources = [self._log.read(), self._new_events]
+        def of(log: EventLog) -> builtins.list[dict[str, Any]]:
+            return log.read() if key is None else log.of(key)
+
+        sources = [of(self._log), [e for e in self._new_events if key in (None, e["work"])]]
         if archived:
-            sources.insert(0, self._archive_log.read())
-        return [e for e in merged(*sources) if key is None or e["work"] == key]
+            sources.insert(0, of(self._archive_log))
+        return merged(*sources)
 
     def events_since(self, seq: int) -> builtins.list[dict[str, Any]]:
         """The events after `seq`, oldest first: the end of events.jsonl (and the archive only

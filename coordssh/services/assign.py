@@ -155,8 +155,10 @@ def _checkout(ctx: Context, machine: Machine, repo: Repo, brief: Brief,
     item = ctx.board.get_work(f"{repo.name}#{issue}")
     if item is not None and item.stage == "merged" and item.branch:
         facts = claims.merged_by_pr(facts, item.branch)     # the PR says so, whatever git shows
-    owned = claims.issue_branch(ctx.board.list(include_archived=True), repo.name, issue, facts,
-                                new_name)
+    rows = ctx.board.list(include_archived=True, cold=False)
+    if item is not None and not set(item.runs) <= {row.id for row in rows}:
+        rows = ctx.board.list(include_archived=True)   # its older runs are in the cold archive
+    owned = claims.issue_branch(rows, repo.name, issue, facts, new_name)
     return checkout_branch(ctx, machine, owned or new_name, facts)
 
 
@@ -241,8 +243,8 @@ def plan_run(ctx: Context, machine: Machine, repo: Repo, repo_path: str, brief: 
 
 
 def fresh_id(ctx: Context) -> str:
-    taken = {row.id for row in ctx.board.list(include_archived=True)}
-    while (candidate := new_assignment_id()) in taken:
+    taken = {row.id for row in ctx.board.list(include_archived=True, cold=False)}
+    while (candidate := new_assignment_id()) in taken or ctx.board.maybe_cold(candidate):
         continue
     return candidate
 
