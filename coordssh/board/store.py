@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import builtins
 import copy
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,8 +36,9 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
+from coordssh.board.archives import ColdRuns, Compaction, RowArchive
+from coordssh.board.events import EventLog
 from coordssh.board.migrate import (
-    ARCHIVED_SEQ,
     ASSIGNMENTS,
     EVENTS,
     KV,
@@ -48,12 +48,9 @@ from coordssh.board.migrate import (
     new_board_data,
     schema_version,
 )
-from coordssh.board.events import EventLog
-from coordssh.board.shape import check_row_line
 from coordssh.board.storage import (
     FILE_MODE,
     AtomicJSONStorage,
-    file_stamp,
     read_json,
     write_json_atomic,
 )
@@ -104,60 +101,10 @@ def _sorted(rows: Iterable[Mapping[str, Any]]) -> builtins.list[Assignment]:
     return [_assignment(r) for r in found]
 
 
-class _Archive:
-    """board-archive.json, loaded lazily (most commands never touch it) and again only when
-    the file was replaced."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._rows: dict[str, dict[str, Any]] | None = None
-        self._stamp: Any = None
-
-    def rows(self) -> dict[str, dict[str, Any]]:
-        stamp = file_stamp(self.path)
-        if self._rows is None or stamp != self._stamp:
-            data = read_json(self.path)
-            data = migrate(data, self.path)[0] if data is not None else new_board_data()
-            self._rows, self._stamp = data.get(ASSIGNMENTS, {}), stamp
-        return self._rows
-
-    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Append rows and rewrite the archive (the caller holds the board lock)."""
-        merged = dict(self.rows())
-        merged.update({str(r["id"]): dict(r) for r in rows})
-        self.replace(merged)
-
-    def replace(self, rows: dict[str, dict[str, Any]]) -> None:
-        """Rewrite the archive with `rows` (the caller holds the board lock)."""
-        data = new_board_data()
-        data[ASSIGNMENTS] = rows
-        write_json_atomic(self.path, data)
-        self._rows, self._stamp = rows, file_stamp(self.path)
-
-
-class _Cold:
-    """runs-archive.jsonl: rows appended by `coordssh gc`, read whole, again only when it
-    changed; a row in it and in board-archive.json (a crash mid-move) is read from the latter."""
-
-    def __init__(self, path: Path) -> None:
-        self.log = EventLog(path, check=check_row_line)
-        self._rows: dict[str, dict[str, Any]] | None = None
-        self._stamp: Any = None
-
-    def rows(self) -> dict[str, dict[str, Any]]:
-        stamp = file_stamp(self.log.path)
-        if self._rows is None or stamp != self._stamp:
-            found: dict[str, dict[str, Any]] = {}
-            for row in self.log.read():
-                found.setdefault(str(row["id"]), row)
-            self._rows, self._stamp = found, stamp
-        return self._rows
-
-
 class Tx(WorkRecords):
     """Reads and writes on one snapshot of the board. Made by `Board.transaction()`."""
 
-    def __init__(self, db: _BoardDB, archive: _Archive, cold: _Cold, log: EventLog,
+    def __init__(self, db: _BoardDB, archive: RowArchive, cold: ColdRuns, log: EventLog,
                  archive_log: EventLog) -> None:
         self._table = db.table(ASSIGNMENTS, cache_size=0)
         self._kv = db.table(KV, cache_size=0)
@@ -258,7 +205,7 @@ def match_prefix(ids: Iterable[str], prefix: str) -> builtins.list[str]:
     return sorted(i for i in ids if i.startswith(prefix))
 
 
-class Board(WorkReads):
+class Board(WorkReads, Compaction):
     """The operator's record of assignments. Open with `Board.open(state_dir)`."""
 
     def __init__(self, state_dir: Path, *, keep_terminal: int = KEEP_TERMINAL,
@@ -268,9 +215,9 @@ class Board(WorkReads):
         self.archive_path = self.state_dir / ARCHIVE_FILE
         self.events_path = self.state_dir / EVENTS_FILE
         self.events_archive_path = self.state_dir / EVENTS_ARCHIVE_FILE
-        self._archive = _Archive(self.archive_path)
+        self._archive = RowArchive(self.archive_path)
         self.cold_path = self.state_dir / COLD_FILE
-        self._cold = _Cold(self.cold_path)
+        self._cold = ColdRuns(self.cold_path)
         self._log = EventLog(self.events_path)
         self._archive_log = EventLog(self.events_archive_path)
         self.lock_path = self.state_dir / LOCK_FILE
@@ -303,15 +250,6 @@ class Board(WorkReads):
                 if changed:
                     write_json_atomic(board.path, data)
         return board
-
-    def _move_events(self, table: Mapping[str, Mapping[str, Any]]) -> None:
-        """The `events` table of a schema-2 board, appended to events.jsonl (under the lock).
-        Written before board.json loses the table: a crash in between moves them again, and
-        only those past the file's last seq are appended."""
-        log = EventLog(self.events_path)
-        last = log.last_seq()
-        log.append(sorted((dict(e) for e in table.values() if e["seq"] > last),
-                          key=lambda e: e["seq"]))
 
     # --- reads (no lock; the file is replaced whole) --------------------------------------------
     def _reader(self) -> Tx:
@@ -355,15 +293,6 @@ class Board(WorkReads):
     def kv_get(self, key: str, default: Any = None) -> Any:
         return self._reader().kv_get(key, default)
 
-    def maybe_cold(self, assignment_id: str) -> bool:
-        """Whether runs-archive.jsonl may hold the run: a byte search of the file, without
-        parsing it (a false yes only makes `assign` draw another id)."""
-        try:
-            raw = self.cold_path.read_bytes()
-        except FileNotFoundError:
-            return False
-        return json.dumps(assignment_id).encode() in raw
-
     # --- writes (each one locked read-modify-write) ---------------------------------------------
     def put(self, assignment: Assignment) -> None:
         with self.transaction() as tx:
@@ -378,36 +307,6 @@ class Board(WorkReads):
     def kv_set(self, key: str, value: Any) -> None:
         with self.transaction() as tx:
             tx.kv_set(key, value)
-
-    def archive_cold(self, run_ids: Iterable[str], *, minimum: int = 1) -> int:
-        """Move archived rows to runs-archive.jsonl when at least `minimum` would move."""
-        run_ids = [i for i in run_ids if i in self._archive.rows()]
-        if len(run_ids) < minimum or not run_ids:
-            return 0          # looked without the lock
-        with self.transaction() as tx:
-            return tx.archive_cold(run_ids)
-
-    def compact_events(self, keys: Iterable[str], *, minimum: int = 1) -> int:
-        """Move the history of the items `keys` from events.jsonl to events-archive.jsonl, when
-        at least `minimum` events would move; how many moved. Under the board lock: first the
-        board records the highest seq moved (so `events_since` knows to look in the archive),
-        then the archive is appended to, then events.jsonl replaced without them. A crash at any
-        point loses nothing: an event in both files is read once."""
-        keys = set(keys)
-        if sum(1 for e in EventLog(self.events_path).read() if e["work"] in keys) < minimum:
-            return 0          # looked without the lock: most notify passes stop here
-        with self._locked():
-            log = EventLog(self.events_path)
-            hot = log.read()
-            moving = [e for e in hot if e["work"] in keys]
-            if not moving or len(moving) < minimum:
-                return 0
-            with self.transaction() as tx:     # the lock is re-entrant
-                top = max(e["seq"] for e in moving)
-                tx.kv_set(ARCHIVED_SEQ, max(top, int(tx.kv_get(ARCHIVED_SEQ, 0) or 0)))
-            EventLog(self.events_archive_path).append(moving)
-            log.rewrite(e for e in hot if e["work"] not in keys)
-        return len(moving)
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -425,13 +324,13 @@ class Board(WorkReads):
                 yield tx
                 tx.flush()
                 tx.archive_overflow(self._keep, self._chunk)
+                # the history first: a crash in between leaves an event whose board change is
+                # lost (observed again, its comment deduplicated by key), never the reverse
+                tx.flush_events()
             except BaseException:
                 self._storage.rollback()
                 raise
             else:
-                # the history first: a crash in between leaves an event whose board change is
-                # lost (observed again, its comment deduplicated by key), never the reverse
-                tx.flush_events()
                 self._storage.commit()
             finally:
                 self._tx = None
