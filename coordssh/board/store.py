@@ -48,12 +48,7 @@ from coordssh.board.migrate import (
     new_board_data,
     schema_version,
 )
-from coordssh.board.storage import (
-    FILE_MODE,
-    AtomicJSONStorage,
-    read_json,
-    write_json_atomic,
-)
+from coordssh.board.storage import FILE_MODE, AtomicJSONStorage, read_json, write_json_atomic
 from coordssh.board.work_records import WorkReads, WorkRecords
 from coordssh.domain.models import LIVE_STATUSES, TERMINAL_STATUSES, Assignment
 from coordssh.errors import NotFound, StateError, UsageError
