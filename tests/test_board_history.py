@@ -81,6 +81,24 @@ def test_a_migration_cut_short_after_the_history_was_written_appends_it_once(tmp
     assert [e["seq"] for e in _lines(board.events_path)] == list(range(1, 13))
 
 
+def _open(state: str) -> None:
+    Board.open(Path(state)).events()
+
+
+def test_processes_opening_a_v2_board_at_once_migrate_it_once(tmp_path):
+    state = tmp_path / "state"
+    history = sorted(_v2(state)["events"].values(), key=lambda e: e["seq"])
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_open, args=(str(state),)) for _ in range(3)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+    assert _lines(state / "events.jsonl") == history
+    assert "events" not in json.loads((state / "board.json").read_text())
+
+
 def test_a_torn_last_line_is_skipped_and_cut_by_the_next_append(tmp_path):
     board = Board.open(tmp_path / "state")
     with board.transaction() as tx:
