@@ -31,13 +31,13 @@ def state(tmp_path: Path) -> Path:
 
 def test_the_fixture_is_a_v1_board() -> None:
     assert json.loads(FIXTURE.read_text())["meta"]["schema"]["version"] == 1
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3   # v1 -> v2 -> v3 (the history moves to events.jsonl)
 
 
 def test_every_row_is_kept_and_names_its_work_item(state: Path) -> None:
     board = Board.open(state)
     data = json.loads(board.path.read_text())
-    assert data["meta"]["schema"]["version"] == 2
+    assert data["meta"]["schema"]["version"] == 3 and "events" not in data
     assert set(data["assignments"]) == set(V1_ROWS)
     for row_id, old in V1_ROWS.items():
         new = data["assignments"][row_id]

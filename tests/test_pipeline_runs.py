@@ -215,8 +215,11 @@ async def test_a_run_found_on_the_machine_starts_its_lost_work_item(local_machin
     await observe(ctx)
     item = ctx.board.get_work("demo#5")
     assert (item.stage, item.runs, item.branch) == (s.IMPLEMENTING, (row.id,), row.branch)
-    [started] = ctx.board.events("demo#5")
+    # the history is its own file (events.jsonl): it outlives board.json, and goes on after it
+    first, started = ctx.board.events("demo#5")
+    assert (first["kind"], first["data"]["mode"], first["run"]) == ("run_started", "new", row.id)
     assert (started["kind"], started["data"]["mode"]) == ("run_started", "adopted")
+    assert started["seq"] > first["seq"]
     assert ctx.board.get(row.id).work == "demo#5"
     await stop(ctx, row.id)
     assert ctx.board.get_work("demo#5").stage == s.INTERRUPTED

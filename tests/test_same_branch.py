@@ -135,3 +135,27 @@ async def test_diverged_branches_are_refused_naming_both(local_machine, contexts
 
     assert "diverged" in info.value.message and first.branch in info.value.message
     assert ctx.board.list() == before
+
+
+async def test_the_branch_of_a_run_in_the_cold_archive_is_still_the_issues(local_machine,
+                                                                             contexts, world):
+    """`coordssh gc` moved the issue's run to runs-archive.jsonl; with a second branch of the
+    issue on origin only that row says which is the issue's own (assign reads the cold archive
+    when the item's runs are not in the others)."""
+    from coordssh.board.store import Board
+
+    ctx = contexts(local_machine)
+    first = (await assign(ctx, _request(local_machine, "success"))).assignment
+    await wait_run(ctx, first.id, timeout=LONG)
+    world.push_branch("issue-5-someone-else", merged=False)
+    mover = Board(ctx.board.state_dir, keep_terminal=0, archive_chunk=0)
+    with mover.transaction():                   # every finished row to board-archive.json
+        pass
+    assert mover.archive_cold([first.id]) == 1
+    assert ctx.board.list(include_archived=True, cold=False) == []
+    assert ctx.board.get(first.id).branch == first.branch
+
+    again = (await assign(ctx, _request(local_machine, "success", title="Another"))).assignment
+
+    assert again.branch == first.branch
+    assert (await wait_run(ctx, again.id, timeout=LONG)).status == m.DONE

@@ -8,7 +8,8 @@ for reading: v1 -> v2 builds each work item from all of its runs.
 
 Versions: 0 a plain TinyDB file; 1 assignments keyed by id, `kv`; 2 adds `work_items` (keyed
 "repo#issue") and `events` (the history, keyed by a zero-padded sequence number; the next
-number is `kv["events.seq"]`), and every assignment row names its work item (`work`).
+number is `kv["events.seq"]`), and every assignment row names its work item (`work`); 3 moves
+`events` out of board.json into events.jsonl (board/events.py; `Board.open` does the move).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from typing import Any
 
 from coordssh.errors import StateError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ASSIGNMENTS = "assignments"
 KV = "kv"
 WORK = "work_items"
 EVENTS = "events"
 EVENT_SEQ = "events.seq"
+ARCHIVED_SEQ = "events.archived_seq"   # the highest seq `coordssh gc` moved to the archive
 META = "meta"
 SCHEMA_DOC = "schema"
 
@@ -84,8 +86,15 @@ def _v1_to_v2(data: dict[str, Any], archived: Rows) -> dict[str, Any]:
     return data
 
 
+def _v2_to_v3(data: dict[str, Any], archived: Rows) -> dict[str, Any]:
+    """The history leaves board.json: `Board.open` appends the `events` table to events.jsonl
+    (before it writes board.json without it); nothing else changes."""
+    data.setdefault(EVENTS, {})
+    return data
+
+
 # from version N (the key) to version N + 1
-MIGRATIONS: dict[int, Migration] = {0: _v0_to_v1, 1: _v1_to_v2}
+MIGRATIONS: dict[int, Migration] = {0: _v0_to_v1, 1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(data: dict[str, Any], path: Path, *, target: int = SCHEMA_VERSION,
@@ -114,6 +123,6 @@ def migrate(data: dict[str, Any], path: Path, *, target: int = SCHEMA_VERSION,
 
 
 def new_board_data() -> dict[str, Any]:
-    data: dict[str, Any] = {ASSIGNMENTS: {}, KV: {}, WORK: {}, EVENTS: {}}
+    data: dict[str, Any] = {ASSIGNMENTS: {}, KV: {}, WORK: {}}
     _set_version(data, SCHEMA_VERSION)
     return data

@@ -9,6 +9,7 @@ tables (an object of objects), so a newer table costs nothing here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,57 @@ def _row_problem(row: dict[str, Any], required: tuple[str, ...]) -> str | None:
     for name, value in row.items():
         if type(value) not in FIELD_TYPES.get(name, _ANY):
             return f"has '{name}' as a {_kind(value)}"
+    return None
+
+
+EVENT_TYPES: dict[str, frozenset[type]] = {"seq": _INT, "work": _STR, "kind": _STR, "at": _NUM,
+                                           "run": _STR, "data": frozenset({dict})}
+
+
+def check_event(line: bytes, path: Path, number: int | None) -> dict[str, Any]:
+    """One line of the history parsed, or StateError naming the line and the fix."""
+    return _checked_line(line, path, number, _event_problem, "history",
+                         "the board keeps its work items and runs, only their history is left "
+                         "out")
+
+
+def _checked_line(line: bytes, path: Path, number: int | None, problem_of: Any, what: str,
+                  keeps: str) -> dict[str, Any]:
+    where = f"line {number}" if number else "a line"
+    try:
+        found = json.loads(line)
+    except ValueError as exc:
+        problem = f"{where} is not JSON ({exc})"
+    else:
+        problem = problem_of(found, where)
+        if problem is None:
+            return found
+    raise StateError(f"{path} is not a coordssh {what}: {problem}",
+                     hint=f"move {path} aside; {keeps}")
+
+
+def check_row_line(line: bytes, path: Path, number: int | None) -> dict[str, Any]:
+    """One line of runs-archive.jsonl (a finished run's row) parsed, or StateError."""
+    return _checked_line(line, path, number, _archived_row_problem, "run archive",
+                         "only runs archived by `coordssh gc` are in it")
+
+
+def _archived_row_problem(row: Any, where: str) -> str | None:
+    if not isinstance(row, dict):
+        return f"{where} is a {_kind(row)}, not an object"
+    problem = _row_problem(row, (*REQUIRED, "id"))
+    return f"{where} {problem}" if problem else None
+
+
+def _event_problem(event: Any, where: str) -> str | None:
+    if not isinstance(event, dict):
+        return f"{where} is a {_kind(event)}, not an object"
+    for name, types in EVENT_TYPES.items():
+        if name in event and type(event[name]) not in types:
+            return f"{where} has '{name}' as a {_kind(event[name])}"
+    for name in ("seq", "work", "kind"):
+        if name not in event:
+            return f"{where} has no '{name}'"
     return None
 
 

@@ -47,12 +47,17 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Replace `path` with `data` as JSON: temp file, fsync, rename, fsync the directory."""
+    write_bytes_atomic(path, json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def write_bytes_atomic(path: Path, raw: bytes) -> None:
+    """Replace `path` with `raw`: temp file, fsync, rename, fsync the directory."""
     directory = path.parent
     # mkstemp creates the file 0600, which is the mode we want for every state file.
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+            fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -77,25 +82,51 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
+Stamp = tuple[int, int, int, int]
+
+
+def file_stamp(path: Path) -> Stamp | None:
+    """What changes whenever the file is replaced (or appended to); None when it is missing."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 class AtomicJSONStorage(Storage):
-    """TinyDB storage over one JSON file, written atomically; buffered while in a transaction."""
+    """TinyDB storage over one JSON file, written atomically; buffered while in a transaction.
+
+    Outside a transaction a parsed copy is kept with the file's stamp (inode, size, mtime,
+    ctime): every writer replaces the file whole, so while the stamp is the same the copy is the
+    file, and a command that reads the board many times parses it once. Readers get TinyDB's
+    documents (copies of the rows); nested values are shared and are never changed in place.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._buffer: dict[str, Any] | None = None
         self._dirty = False
+        self._snapshot: tuple[Stamp | None, dict[str, Any] | None] | None = None
 
     # --- the TinyDB Storage interface -----------------------------------------------------------
     def read(self) -> dict[str, Any] | None:
         if self._buffer is not None:
             return self._buffer
-        return read_json(self.path)
+        stamp = file_stamp(self.path)
+        if self._snapshot is not None and stamp is not None and self._snapshot[0] == stamp:
+            return self._snapshot[1]
+        data = read_json(self.path)
+        # read again if the file was replaced while it was read: the stamp must be the data's
+        self._snapshot = (stamp, data) if file_stamp(self.path) == stamp else None
+        return data
 
     def write(self, data: dict[str, Any]) -> None:
         if self._buffer is not None:
             self._buffer = data
             self._dirty = True
         else:
+            self._snapshot = None
             write_json_atomic(self.path, data)
 
     def close(self) -> None:
@@ -116,7 +147,10 @@ class AtomicJSONStorage(Storage):
         data, dirty = self._buffer, self._dirty
         self.close()
         if dirty and data is not None:
+            self._snapshot = None
             write_json_atomic(self.path, data)
+            # still under the caller's lock: nobody else can have replaced it since
+            self._snapshot = (file_stamp(self.path), data)
 
     def rollback(self) -> None:
         self.close()

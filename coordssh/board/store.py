@@ -2,9 +2,14 @@
 schema version, in TinyDB.
 
 Files in the state directory (created 0700; every file 0600):
-  board.json          live rows and recent finished ones (what `status` reads)
-  board-archive.json  finished rows moved out of board.json (see `keep_terminal`)
-  board.lock          the cross-process lock held across every read-modify-write
+  board.json            live rows and recent finished ones (what `status` reads), work items, kv
+  board-archive.json    finished rows moved out of board.json (see `keep_terminal`)
+  events.jsonl          the work items' history, appended (board/events.py); since schema 3
+  events-archive.jsonl  the history of finished items moved out by `coordssh gc`
+  runs-archive.jsonl    archived rows of finished items moved out of board-archive.json by
+                        `coordssh gc` once nothing is left to clean up after them (cold: read
+                        by `get`/`find` of such a run, `report`, `assign`'s claims)
+  board.lock            the cross-process lock held across every read-modify-write
 
 Writes take the lock, read once, change in memory, and write once (AtomicJSONStorage: temp file,
 fsync, rename). Reads take no lock: the file is only ever replaced whole, so a reader always sees
@@ -22,6 +27,7 @@ row put again) is read from board.json.
 from __future__ import annotations
 
 import builtins
+import copy
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +36,8 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
+from coordssh.board.archives import ColdRuns, Compaction, RowArchive
+from coordssh.board.events import EventLog
 from coordssh.board.migrate import (
     ASSIGNMENTS,
     EVENTS,
@@ -47,6 +55,9 @@ from coordssh.errors import NotFound, StateError, UsageError
 
 BOARD_FILE = "board.json"
 ARCHIVE_FILE = "board-archive.json"
+EVENTS_FILE = "events.jsonl"
+EVENTS_ARCHIVE_FILE = "events-archive.jsonl"
+COLD_FILE = "runs-archive.jsonl"
 LOCK_FILE = "board.lock"
 
 KEEP_TERMINAL = 300       # finished rows kept in board.json (status shows recent history)
@@ -72,44 +83,31 @@ def _row_matches(row: Mapping[str, Any], machine: str | None, live_only: bool) -
     return not live_only or row.get("status") in LIVE_STATUSES
 
 
+def _assignment(row: Mapping[str, Any]) -> Assignment:
+    """A row as an Assignment with its own `extra` (the parsed board is shared by reads)."""
+    found = dict(row)
+    if isinstance(found.get("extra"), dict):
+        found["extra"] = dict(found["extra"])
+    return Assignment.from_dict(found)
+
+
 def _sorted(rows: Iterable[Mapping[str, Any]]) -> builtins.list[Assignment]:
     found = sorted(rows, key=lambda r: (r.get("created_at") or 0.0, r.get("id", "")))
-    return [Assignment.from_dict(dict(r)) for r in found]
-
-
-class _Archive:
-    """board-archive.json, loaded lazily: most commands never touch it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._rows: dict[str, dict[str, Any]] | None = None
-
-    def rows(self) -> dict[str, dict[str, Any]]:
-        if self._rows is None:
-            data = read_json(self.path)
-            data = migrate(data, self.path)[0] if data is not None else new_board_data()
-            self._rows = data.get(ASSIGNMENTS, {})
-        return self._rows
-
-    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Append rows and rewrite the archive (the caller holds the board lock)."""
-        merged = dict(self.rows())
-        merged.update({str(r["id"]): dict(r) for r in rows})
-        data = new_board_data()
-        data[ASSIGNMENTS] = merged
-        write_json_atomic(self.path, data)
-        self._rows = merged
+    return [_assignment(r) for r in found]
 
 
 class Tx(WorkRecords):
     """Reads and writes on one snapshot of the board. Made by `Board.transaction()`."""
 
-    def __init__(self, db: _BoardDB, archive: _Archive) -> None:
+    def __init__(self, db: _BoardDB, archive: RowArchive, cold: ColdRuns, log: EventLog,
+                 archive_log: EventLog) -> None:
         self._table = db.table(ASSIGNMENTS, cache_size=0)
         self._kv = db.table(KV, cache_size=0)
         self._work = db.table(WORK, cache_size=0)
-        self._events = db.table(EVENTS, cache_size=0)
-        self._archive = archive
+        self._archive, self._cold = archive, cold
+        self._log, self._archive_log = log, archive_log
+        self._new_events: builtins.list[dict[str, Any]] = []
+        self._seq: int | None = None
         self._pending: dict[str, dict[str, Any]] = {}
 
     @property
@@ -132,7 +130,9 @@ class Tx(WorkRecords):
         doc = self._rows.get(doc_id=assignment_id)
         if doc is None:
             doc = self._archive.rows().get(assignment_id)
-        return Assignment.from_dict(dict(doc)) if doc is not None else None
+        if doc is None:
+            doc = self._cold.rows().get(assignment_id)
+        return _assignment(doc) if doc is not None else None
 
     def put(self, assignment: Assignment) -> None:
         self._pending[assignment.id] = assignment.to_dict()
@@ -147,23 +147,36 @@ class Tx(WorkRecords):
         return updated
 
     def list(self, *, machine: str | None = None, live_only: bool = False,
-             include_archived: bool = False) -> builtins.list[Assignment]:
+             include_archived: bool = False, cold: bool = True) -> builtins.list[Assignment]:
         rows = {doc.doc_id: doc for doc in self._rows.all() if _row_matches(doc, machine, live_only)}
         if include_archived and not live_only:
-            for key, row in self._archive.rows().items():
-                if key not in rows and _row_matches(row, machine, False):
-                    rows[key] = row
+            for source in (self._archive, self._cold) if cold else (self._archive,):
+                for key, row in source.rows().items():
+                    if key not in rows and _row_matches(row, machine, False):
+                        rows[key] = row
         return _sorted(rows.values())
 
     def ids(self, *, include_archived: bool = True) -> set[str]:
         found = {doc.doc_id for doc in self._rows.all()}
         if include_archived:
             found.update(self._archive.rows())
+            found.update(self._cold.rows())
         return found
+
+    def archive_cold(self, ids: Iterable[str]) -> int:
+        """Move rows of board-archive.json to runs-archive.jsonl; how many moved. Appended
+        first, so a crash in between leaves a row in both (read once)."""
+        warm = self._archive.rows()
+        moving = [warm[i] for i in ids if i in warm]
+        if moving:
+            self._cold.log.append(moving)
+            gone = {str(r["id"]) for r in moving}
+            self._archive.replace({k: v for k, v in warm.items() if k not in gone})
+        return len(moving)
 
     def kv_get(self, key: str, default: Any = None) -> Any:
         doc = self._kv.get(doc_id=key)
-        return default if doc is None else doc.get("value", default)
+        return default if doc is None else copy.deepcopy(doc.get("value", default))
 
     def kv_set(self, key: str, value: Any) -> None:
         self._kv.upsert(Document({"value": value}, doc_id=key))
@@ -187,7 +200,7 @@ def match_prefix(ids: Iterable[str], prefix: str) -> builtins.list[str]:
     return sorted(i for i in ids if i.startswith(prefix))
 
 
-class Board(WorkReads):
+class Board(WorkReads, Compaction):
     """The operator's record of assignments. Open with `Board.open(state_dir)`."""
 
     def __init__(self, state_dir: Path, *, keep_terminal: int = KEEP_TERMINAL,
@@ -195,6 +208,13 @@ class Board(WorkReads):
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / BOARD_FILE
         self.archive_path = self.state_dir / ARCHIVE_FILE
+        self.events_path = self.state_dir / EVENTS_FILE
+        self.events_archive_path = self.state_dir / EVENTS_ARCHIVE_FILE
+        self._archive = RowArchive(self.archive_path)
+        self.cold_path = self.state_dir / COLD_FILE
+        self._cold = ColdRuns(self.cold_path)
+        self._log = EventLog(self.events_path)
+        self._archive_log = EventLog(self.events_archive_path)
         self.lock_path = self.state_dir / LOCK_FILE
         self._storage = AtomicJSONStorage(self.path)
         self._db = _BoardDB(storage=lambda: self._storage)
@@ -207,8 +227,9 @@ class Board(WorkReads):
     def open(cls, state_dir: Path, **options: Any) -> Board:
         """Create the state dir (0700) and the board if missing; migrate an older schema."""
         board = cls(state_dir, **options)
-        found = read_json(board.path)
-        if found is not None and schema_version(found) == SCHEMA_VERSION:
+        found = board._storage.read()     # kept: the command's first read uses it
+        if found is not None and schema_version(found) == SCHEMA_VERSION and \
+                not found.get(EVENTS):
             return board  # nothing to write: no lock
         board.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with board._locked():
@@ -218,13 +239,19 @@ class Board(WorkReads):
             else:
                 archived = (read_json(board.archive_path) or {}).get(ASSIGNMENTS, {})
                 data, changed = migrate(data, board.path, archived=archived)
+                if data.get(EVENTS) is not None:
+                    board._move_events(data.pop(EVENTS))
+                    changed = True
                 if changed:
                     write_json_atomic(board.path, data)
         return board
 
     # --- reads (no lock; the file is replaced whole) --------------------------------------------
     def _reader(self) -> Tx:
-        return self._tx or Tx(self._db, _Archive(self.archive_path))
+        return self._tx or self._new_tx()
+
+    def _new_tx(self) -> Tx:
+        return Tx(self._db, self._archive, self._cold, self._log, self._archive_log)
 
     def get(self, assignment_id: str) -> Assignment | None:
         return self._reader().get(assignment_id)
@@ -251,10 +278,12 @@ class Board(WorkReads):
         return found
 
     def list(self, *, machine: str | None = None, live_only: bool = False,
-             include_archived: bool = False) -> builtins.list[Assignment]:
-        """Assignments by creation time. Archived (old finished) rows only with include_archived."""
+             include_archived: bool = False, cold: bool = True) -> builtins.list[Assignment]:
+        """Assignments by creation time. Archived (old finished) rows only with include_archived;
+        `cold=False` leaves out those `coordssh gc` moved to runs-archive.jsonl (finished
+        over max(run_dir_max_age, 2 days) ago, nothing left to clean up)."""
         return self._reader().list(machine=machine, live_only=live_only,
-                                   include_archived=include_archived)
+                                   include_archived=include_archived, cold=cold)
 
     def kv_get(self, key: str, default: Any = None) -> Any:
         return self._reader().kv_get(key, default)
@@ -285,11 +314,14 @@ class Board(WorkReads):
             return
         with self._locked():
             self._storage.begin()
-            tx = self._tx = Tx(self._db, _Archive(self.archive_path))
+            tx = self._tx = self._new_tx()
             try:
                 yield tx
                 tx.flush()
                 tx.archive_overflow(self._keep, self._chunk)
+                # the history first: a crash in between leaves an event whose board change is
+                # lost (observed again, its comment deduplicated by key), never the reverse
+                tx.flush_events()
             except BaseException:
                 self._storage.rollback()
                 raise

@@ -138,10 +138,18 @@ def _checkout(ctx: Context, machine: Machine, repo: Repo, brief: Brief,
               facts: OriginFacts) -> Checkout:
     """The issue's own branch (an earlier run's, continued) or a new one at the fresh base."""
     issue = brief.issue.number
-    branch = claims.branch_for(ctx.board.list(include_archived=True),
-                               ctx.board.get_work(f"{repo.name}#{issue}"), repo.name, issue,
-                               facts, branch_name(issue, brief.issue.title))
+    item = ctx.board.get_work(f"{repo.name}#{issue}")
+    rows = ctx.board.list(include_archived=True, cold=False)
+    if item is not None and not set(_all_runs(item)) <= {row.id for row in rows}:
+        rows = ctx.board.list(include_archived=True)   # its older runs are in the cold archive
+    branch = claims.branch_for(rows, item, repo.name, issue, facts,
+                               branch_name(issue, brief.issue.title))
     return checkout_branch(ctx, machine, branch, facts)
+
+
+def _all_runs(item) -> list[str]:
+    """The item's runs, this cycle's and the earlier cycles'."""
+    return [*item.runs, *(r for e in item.earlier for r in e.get("runs") or ())]
 
 
 def checkout_branch(ctx: Context, machine: Machine, branch: str, facts: OriginFacts) -> Checkout:

@@ -39,7 +39,8 @@ def spent_on(rows: Iterable[Assignment], since: float) -> float:
 
 
 def day_spend(ctx: Context) -> float:
-    return spent_on(ctx.board.list(include_archived=True), day_start(ctx.clock()))
+    # runs-archive.jsonl holds only runs finished days ago (services/gc.COLD_MIN_AGE_S)
+    return spent_on(ctx.board.list(include_archived=True, cold=False), day_start(ctx.clock()))
 
 
 def day_cap_reached(ctx: Context) -> str:

@@ -11,6 +11,14 @@ worktree_root / run_root, symlinks resolved. What was removed is marked on the r
 next time. Disk use of both roots per machine is measured in the same exec and kept on the board
 (kv `disk.usage`) for `status --json` and `doctor`. A pass of notify measures a machine only
 when it has something to remove or its last measure is over an hour old; `coordssh gc` always.
+
+The board itself is compacted too (`compact`): for work items merged or abandoned more than
+max(`pipeline.run_dir_max_age`, 2 days) ago, their events move from events.jsonl to
+events-archive.jsonl (`work --history` and `report` still read them) and their archived runs
+with nothing left to clean up from board-archive.json to runs-archive.jsonl (`get`, `report`
+and `assign` still read them; gc's plan and the day's spend do not need to). What every write
+and every notify pass touches then stays the size of the work in flight. A notify pass moves
+them once COMPACT_MIN have gathered (each file is rewritten whole); `coordssh gc` whenever any.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ if TYPE_CHECKING:
 
 DISK_KEY = "disk.usage"
 MEASURE_EVERY_S = 3600.0
+COMPACT_MIN = 500
+COLD_MIN_AGE_S = 2 * 86400.0     # older than today, whatever run_dir_max_age: the day's spend
 
 
 @dataclass
@@ -39,20 +49,26 @@ class GcReport:
     results: dict[str, dict[str, str]] = field(default_factory=dict)        # machine -> results
     disk: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    compacted: dict[str, int] = field(default_factory=dict)   # {events, runs} moved
 
     def lines(self) -> list[str]:
         found = [f"{m}: {k} {v}" for m, got in self.results.items() for k, v in got.items()]
+        if any(self.compacted.values()):
+            found.append(f"board: archived {self.compacted.get('events', 0)} events and "
+                         f"{self.compacted.get('runs', 0)} runs of finished work items")
         found += [f"{m}: would remove {e['kind']} {e['path']}" for m, es in self.planned.items()
                   for e in es if self.dry_run]
         return found + [f"{m}: {err}" for m, err in self.errors.items()]
 
     def to_json(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "planned": self.planned, "results": self.results,
-                "disk": self.disk, "errors": self.errors}
+                "disk": self.disk, "errors": self.errors, "compacted": self.compacted}
 
 
 async def collect(ctx: Context, *, dry_run: bool = False, always: bool = False) -> GcReport:
     report = GcReport(dry_run=dry_run)
+    if not dry_run:
+        report.compacted = compact(ctx, minimum=1 if always else COMPACT_MIN)
     plan = _plan(ctx)
     disk = dict(ctx.board.kv_get(DISK_KEY, {}) or {})
     now = ctx.clock()
@@ -84,11 +100,38 @@ async def collect(ctx: Context, *, dry_run: bool = False, always: bool = False) 
     return report
 
 
+def compact(ctx: Context, *, minimum: int = 1) -> dict[str, int]:
+    """Archive the history and the settled archived runs of items merged or abandoned long
+    ago; how many of each moved (none of a kind when fewer than `minimum` would)."""
+    now, age = ctx.clock(), ctx.config.pipeline.run_dir_max_age
+    cutoff = now - max(age, COLD_MIN_AGE_S)
+    final = {item.key: item.stage for item in ctx.board.list_work()
+             if item.stage in s.FINAL_STAGES and item.updated_at < cutoff}
+    if not final:
+        return {"events": 0, "runs": 0}
+    settled = [row.id for row in ctx.board.list(include_archived=True, cold=False)
+               if row.terminal and row.work_key in final
+               and (row.finished_at or row.updated_at) < cutoff
+               and _settled(row, ctx.config.machines.get(row.machine), final[row.work_key],
+                            now, age)]
+    return {"events": ctx.board.compact_events(final, minimum=minimum),
+            "runs": ctx.board.archive_cold(settled, minimum=minimum)}
+
+
+def _settled(row: Assignment, machine: Machine | None, stage: str, now: float,
+             age: float) -> bool:
+    """Nothing of the run is left for gc to remove (or gc cannot reach its machine's config)."""
+    if machine is None:
+        return True
+    done = row.extra.get("gc", {}) if isinstance(row.extra, dict) else {}
+    return all(entry.kind in done for entry in _entries(row, machine, stage, now, age))
+
+
 def _plan(ctx: Context) -> dict[str, list[Removal]]:
     now, age = ctx.clock(), ctx.config.pipeline.run_dir_max_age
     items = {item.key: item for item in ctx.board.list_work()}
     plan: dict[str, list[Removal]] = {}
-    for row in ctx.board.list(include_archived=True):
+    for row in ctx.board.list(include_archived=True, cold=False):   # cold: nothing left
         machine = ctx.config.machines.get(row.machine)
         if machine is None or not row.terminal:
             continue

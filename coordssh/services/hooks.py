@@ -31,7 +31,7 @@ HOOK_TIMEOUT_S = 300.0
 async def round_hooks(ctx: Context, *, dry_run: bool = False) -> list[dict[str, Any]]:
     """Run on_round_complete when a round has just completed; what ran (or would)."""
     done = int(ctx.board.kv_get(ROUND_KEY, 0) or 0)
-    events = [e for e in ctx.board.events() if e["seq"] > done]
+    events = ctx.board.events_since(done)
     if not events or ctx.board.list(live_only=True):
         return []
     if not any(e["kind"] in ENDS for e in events):

@@ -1,8 +1,11 @@
 """The board as the live view reads it: once per change of board.json, never per machine.
 
-`BoardCache.refresh()` stats board.json and reads rows, work items, events and the two kv
-entries below only when the file was replaced since the last read (every writer replaces it
-whole). Between changes, every machine's refresh uses the same `BoardView`.
+`BoardCache.refresh()` stats board.json and reads rows, work items and the two kv entries below
+only when the file was replaced since the last read (every writer replaces it whole), from ONE
+parse of the file (the Board keeps it while the file is unchanged); of the history it reads only
+the events appended since the last read (`events_since`), folding them into what it keeps (the
+latest EVENTS_KEPT and each item's merge hold). Between changes, every machine's refresh uses
+the same `BoardView`.
 
 Hooks for data other services record (read defensively: a missing or odd value is ignored):
 
@@ -56,6 +59,9 @@ class BoardCache:
         self.view = BoardView()
         self.reads = 0
         self._stamp: tuple[int, int, int] | None = None
+        self._seq = 0                                   # the last event folded in
+        self._recent: list[dict[str, Any]] = []         # the latest EVENTS_KEPT, oldest first
+        self._holds: dict[str, dict[str, Any]] = {}     # from the merge events
 
     def refresh(self) -> bool:
         """Read the board again if board.json changed; True when the view is new."""
@@ -77,22 +83,32 @@ class BoardCache:
 
     def _read(self) -> BoardView:
         board = self.board
-        events = board.events()
+        events = board.events_since(self._seq)
+        holds = fold_holds(dict(self._holds), events)
+        recent = (self._recent + events)[-EVENTS_KEPT:]
         rows = tuple(board.list())
         live: dict[str, list[Assignment]] = {}
         for row in rows:
             if row.live:
                 live.setdefault(row.machine, []).append(row)
-        return BoardView(rows=rows, live={k: tuple(v) for k, v in live.items()},
+        view = BoardView(rows=rows, live={k: tuple(v) for k, v in live.items()},
                          work=tuple(board.list_work()),
-                         events=tuple(reversed(events[-EVENTS_KEPT:])),
+                         events=tuple(reversed(recent)),
                          parking=_dicts(board.kv_get(PARKING_KEY)),
-                         holds={**holds_from_events(events), **_dicts(board.kv_get(MERGE_HOLDS_KEY))})
+                         holds={**holds, **_dicts(board.kv_get(MERGE_HOLDS_KEY))})
+        if events:      # kept only once the whole view was read
+            self._seq, self._recent, self._holds = events[-1]["seq"], recent, holds
+        return view
 
 
 def holds_from_events(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """{work key: {gate, reason}} from each item's latest merge event (oldest first in)."""
-    holds: dict[str, dict[str, Any]] = {}
+    return fold_holds({}, events)
+
+
+def fold_holds(holds: dict[str, dict[str, Any]],
+               events: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`holds` moved on by `events` (oldest first)."""
     for doc in events:
         kind, key = doc.get("kind"), doc.get("work")
         if not isinstance(key, str):

@@ -97,7 +97,9 @@ def scratch_board(ctx: Context) -> Iterator[Context]:
     from coordssh.board.store import Board
 
     with tempfile.TemporaryDirectory(prefix="coordssh-dry-") as tmp:
-        for source in (ctx.board.path, ctx.board.archive_path):
+        board = ctx.board
+        for source in (board.path, board.archive_path, board.events_path,
+                       board.events_archive_path, board.cold_path):
             if source.exists():
                 shutil.copy2(source, Path(tmp) / source.name)
         yield replace(ctx, board=Board.open(Path(tmp)))

@@ -88,9 +88,7 @@ def pending_comments(ctx: Context) -> tuple[list[Comment], int]:
         return [], 0
     cursor = int(ctx.board.kv_get(CURSOR, 0) or 0)
     found, last = [], cursor
-    for event in ctx.board.events():
-        if event["seq"] <= cursor:
-            continue
+    for event in ctx.board.events_since(cursor):
         last = max(last, event["seq"])
         comment = comment_for(event, ctx.config.pipeline.budgets.item_soft_usd,
                               ctx.board.get_work(event["work"]))

@@ -120,7 +120,8 @@ def day_spend(ctx: Context, now: float) -> float:
     """What the runs started today (UTC) cost, as their result lines reported it."""
     day = time.gmtime(now)
     midnight = calendar.timegm((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0))
-    return sum(row.cost_usd or 0.0 for row in ctx.board.list(include_archived=True)
+    # runs-archive.jsonl holds only runs finished days ago (services/gc.COLD_MIN_AGE_S)
+    return sum(row.cost_usd or 0.0 for row in ctx.board.list(include_archived=True, cold=False)
                if (row.created_at or 0.0) >= midnight)
 
 

@@ -1,8 +1,8 @@
 """The pipeline's records as the report needs them: when each work item was merged.
 
-Read from the board file as plain data (`work_items` keyed "repo#issue", `events` with `work`,
-`kind`, `at`), so the report works on a board with or without the pipeline's tables and never
-depends on their classes. A merge is the latest `pr_merged` event of an item, else its
+Read from the board file as plain data (`work_items` keyed "repo#issue") and the history
+(`events` with `work`, `kind`, `at`, archived ones too), so the report works on a board with or
+without the pipeline's tables and never depends on their classes. A merge is the latest `pr_merged` event of an item, else its
 `updated_at` when its stage is `merged`.
 """
 
@@ -13,16 +13,15 @@ from typing import Any
 
 from coordssh.board.storage import read_json
 
-WORK_ITEMS, EVENTS, MERGED, MERGE_EVENT = "work_items", "events", "merged", "pr_merged"
+WORK_ITEMS, MERGED, MERGE_EVENT = "work_items", "merged", "pr_merged"
 
 
 def work_item_tables(board) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(work items or None when the board has none (no table, or an empty one), events)."""
     data = read_json(board.path) or {}
     items = data.get(WORK_ITEMS)
-    events = data.get(EVENTS)
-    return (items if isinstance(items, dict) and items else None,
-            events if isinstance(events, dict) else {})
+    events = {str(e["seq"]): e for e in board.events()} if items else {}
+    return (items if isinstance(items, dict) and items else None, events)
 
 
 def merges(items: Mapping[str, Any], events: Mapping[str, Any]) -> dict[str, float]:

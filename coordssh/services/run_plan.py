@@ -129,8 +129,8 @@ def plan_run(ctx: Context, machine: Machine, repo: Repo, repo_path: str, brief: 
 
 
 def fresh_id(ctx: Context) -> str:
-    taken = {row.id for row in ctx.board.list(include_archived=True)}
-    while (candidate := new_assignment_id()) in taken:
+    taken = {row.id for row in ctx.board.list(include_archived=True, cold=False)}
+    while (candidate := new_assignment_id()) in taken or ctx.board.maybe_cold(candidate):
         continue
     return candidate
 

@@ -70,8 +70,18 @@ async def work_views(ctx: Context, which: str | None = None, *,
         items = _items(ctx, keys)
     policy, now = pipeline.policy_from_config(ctx.config), ctx.clock()
     return [WorkView(item, next_action(item, policy, now), _runs(ctx, item),
-                     tuple(ctx.board.events(item.key)) if history else ())
-            for item in items]
+                     tuple(histories.get(item.key, ())))
+            for histories in [_histories(ctx, items) if history else {}] for item in items]
+
+
+def _histories(ctx: Context, items: list[WorkItem]) -> dict[str, list[dict[str, Any]]]:
+    """Each item's history: one item's lines only, or the whole history read once."""
+    if len(items) == 1:
+        return {items[0].key: ctx.board.events(items[0].key)}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for event in ctx.board.events():
+        found.setdefault(event["work"], []).append(event)
+    return found
 
 
 async def observed_item(ctx: Context, key: str) -> WorkItem:

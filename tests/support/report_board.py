@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from coordssh.board.events import EventLog
 from coordssh.board.store import Board
 from coordssh.domain.models import Assignment
 
@@ -57,6 +58,7 @@ def add_work_items(board_file: Path) -> None:
         "api#2": {"repo": "api", "issue": 2, "stage": "merged", "updated_at": NOW - 2.0 * DAY},
         "web#7": {"repo": "web", "issue": 7, "stage": "implementing", "updated_at": NOW},
     }
-    data["events"] = {"1": {"seq": 1, "work": "api#1", "kind": "pr_merged",
-                            "at": NOW - 5.6 * DAY, "run": "", "data": {}}}
     board_file.write_text(json.dumps(data))
+    EventLog(board_file.parent / "events.jsonl").append(   # the history, since board schema 3
+        [{"seq": 1, "work": "api#1", "kind": "pr_merged", "at": NOW - 5.6 * DAY, "run": "",
+          "data": {}}])
