@@ -88,6 +88,25 @@ def test_a_running_test_names_its_run_and_sha() -> None:
     assert action == Action("wait", "waiting for the test run r1 on a1b2c3d", run="r1")
 
 
+def test_a_run_on_an_unreachable_machine_says_its_state_is_unknown_and_the_ways_out() -> None:
+    from coordssh.domain.models import Assignment
+
+    row = Assignment("r1", "box2", "app", 7, "issue-7-x", status="unknown",
+                     unreachable_since=NOW - 600)
+    action = next_action(item_in(s.IMPLEMENTING), Policy(auto_reassign=True), NOW, [row])
+    assert (action.kind, action.auto, action.run, action.command) == (
+        "wait", False, "r1", "coordssh retry r1")
+    assert action.reason == ("waiting for the implement run r1: its state is unknown, machine "
+                             "box2 cannot be reached since 2026-11-30 11:50 UTC; `coordssh retry "
+                             "r1` moves it to another machine, or wait for the machine to answer")
+    running = [Assignment("r1", "box2", "app", 7, "issue-7-x", status="running")]
+    assert next_action(item_in(s.IMPLEMENTING), Policy(), NOW, running) == Action(
+        "wait", "waiting for the implement run r1", run="r1")
+    old = [Assignment("r0", "box2", "app", 7, "issue-7-x", status="unknown")]  # not the live one
+    assert next_action(item_in(s.TESTING), Policy(), NOW, old).reason == \
+        "waiting for the test run r1 on a1b2c3d"
+
+
 def test_a_failed_test_is_fixed_one_rung_up() -> None:
     action = next_action(item_in(s.TEST_FAILED, rounds=Rounds(fix=1)), Policy(auto_fix=True), NOW)
     assert (action.kind, action.role, action.rung, action.model, action.auto) == (

@@ -52,6 +52,33 @@ def test_comment_texts_name_what_to_do():
     assert comment_for(_event("operator_stop", {}), None, None) is None
 
 
+def test_a_cycle_end_says_what_happened_and_how_to_start_again_once_per_cycle():
+    cycle2 = WorkItem("demo", 5, branch="issue-5-x-2",
+                      earlier=({"cycle": 1, "branch": "issue-5-x"},))
+    closed = comment_for(_event("pr_closed", {"number": 4, "url": "u"}, ""), None, cycle2, 1)
+    assert closed.body == ("**coordssh**: PR #4 was closed without merging: work stopped.\n"
+                           "Branch `issue-5-x` is kept. `coordssh assign MACHINE demo 5` starts "
+                           "a new cycle on a new branch.")
+    assert closed.dedupe_key == "cycle_end:demo#5:-:-:c1"
+    assert closed.marker == "<!-- coordssh:cycle_end:c1 work=demo#5 run=- sha=- -->"
+    same = comment_for(_event("abandoned", {"reason": "x", "by": "operator"}, "", 9), None,
+                       cycle2, 1)
+    assert same.dedupe_key == closed.dedupe_key and same.marker == closed.marker  # one for both
+    now = comment_for(_event("abandoned", {"reason": "wrong approach", "by": "operator"}, ""),
+                      None, cycle2, 2)
+    assert now.body.startswith("**coordssh**: abandoned by the operator: wrong approach.\n"
+                               "Branch `issue-5-x-2` is kept.")
+    assert now.dedupe_key == "cycle_end:demo#5:-:-:c2"
+    from coordssh.services.abandon import DEFAULT_REASON
+    plain = comment_for(_event("abandoned", {"reason": DEFAULT_REASON, "by": "operator"}, ""),
+                        None, None)
+    assert plain.body.splitlines()[0] == "**coordssh**: abandoned by the operator."
+    issue = comment_for(_event("abandoned", {"reason": "issue #5 closed on GitHub",
+                                             "by": "notify"}, ""), None, None)
+    assert issue.body == ("**coordssh**: abandoned: issue #5 closed on GitHub.\n"
+                          "`coordssh assign MACHINE demo 5` starts a new cycle on a new branch.")
+
+
 async def test_the_run_budget_from_config_reaches_claude(local_machine, tmp_path):
     from coordssh.services.assign import AssignRequest, assign
     from tests.support.dispatch import GitWorld, dispatch_context

@@ -1,4 +1,4 @@
-"""`next_action(item, policy, now)`: what should happen next to a work item, always with a reason.
+"""`next_action(item, policy, now, runs)`: what should happen next to a work item, with a reason.
 
 Pure. The action names what to do (`kind`) and whether the driver may do it unattended
 (`auto`, from the policy); an action that is not `auto` is what a human would type, so
@@ -20,11 +20,13 @@ GitHub comments are not actions: they follow events (issue 11, one dedupe key pe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from coordssh.domain import models as m
 from coordssh.domain import stages as s
+from coordssh.domain.models import Assignment
 from coordssh.domain.policy import Policy
 from coordssh.domain.work import WorkItem
 
@@ -49,14 +51,17 @@ class Action:
         return asdict(self)
 
 
-def next_action(item: WorkItem, policy: Policy, now: float) -> Action:
+def next_action(item: WorkItem, policy: Policy, now: float,
+                runs: Iterable[Assignment] = ()) -> Action:
+    """`runs`: the item's run rows as the board has them (the live one at least); without them
+    a wait cannot say that its run's machine is unreachable."""
     if item.stage == s.ABANDONED:
         return _abandoned(item)
     if item.stage in s.FINAL_STAGES:
         pr = f" (PR #{item.pr_number})" if item.pr_number else ""
         return Action("none", f"{item.stage}{pr}")
     if item.stage in s.RUNNING_STAGES or item.stage == s.MERGING:
-        return _waiting(item)
+        return _waiting(item, runs, now)
     budget = _over_budget(item, policy)
     if budget and item.stage != s.PARKED:
         return Action("park", budget, auto=True)
@@ -64,13 +69,20 @@ def next_action(item: WorkItem, policy: Policy, now: float) -> Action:
 
 
 # --- stages ---------------------------------------------------------------------------------
-def _waiting(item: WorkItem) -> Action:
+def _waiting(item: WorkItem, runs: Iterable[Assignment], now: float) -> Action:
     if item.stage == s.MERGING:
         return Action("wait", f"merging PR #{item.pr_number}")
     role = next(r for r, stage in s.RUNNING_STAGE.items() if stage == item.stage)
     at = f" on {_short(item.head_sha)}" if role in ("test", "review") and item.head_sha else ""
-    return Action("wait", f"waiting for the {role} run {item.active_run or '?'}{at}",
-                  run=item.active_run)
+    said = f"waiting for the {role} run {item.active_run or '?'}{at}"
+    row = next((r for r in runs if item.active_run and r.id == item.active_run), None)
+    if row is None or row.status != m.UNKNOWN:
+        return Action("wait", said, run=item.active_run)
+    since = f" since {clock(row.unreachable_since, now)}" if row.unreachable_since else ""
+    retry = f"coordssh retry {row.id}"
+    return Action("wait", f"{said}: its state is unknown, machine {row.machine} cannot be "
+                          f"reached{since}; `{retry}` moves it to another machine, or wait "
+                          "for the machine to answer", run=row.id, command=retry)
 
 
 def _abandoned(item: WorkItem) -> Action:

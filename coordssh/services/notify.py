@@ -45,7 +45,7 @@ from coordssh.errors import CoordError
 from coordssh.services import parking, stale
 from coordssh.services.context import Context
 from coordssh.services.forge_watch import watch_forge
-from coordssh.services.notify_actions import Registry, default_registry, why_not
+from coordssh.services.notify_actions import Registry, active_rows, default_registry, why_not
 from coordssh.services.notify_comments import CommentBudget, post_pending, start_cursor
 from coordssh.services.notify_lock import Holder, PassLock, checkpoint
 from coordssh.services.pipeline import policy_from_config
@@ -220,7 +220,7 @@ async def _actions(ctx: Context, report: PassReport, registry: Registry) -> None
     started = finished = 0
     for item in ctx.board.list_work():
         item = ctx.board.get_work(item.key) or item       # fresh: an earlier step moved it
-        action = next_action(item, policy, ctx.clock())
+        action = next_action(item, policy, ctx.clock(), active_rows(ctx, item))
         entry = {"work": item.key, "stage": item.stage, "action": action.kind,
                  "role": action.role, "mode": action.mode, "reason": action.reason}
         why = why_not(ctx, item, action, registry, started >= cap)

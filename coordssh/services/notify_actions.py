@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from coordssh.domain.models import Assignment
 from coordssh.domain.next_action import Action
 from coordssh.domain.work import Event, WorkItem
 from coordssh.services import budgets, parking, pipeline
@@ -75,7 +76,8 @@ def why_not(ctx: Context, item: WorkItem, action: Action, registry: Registry,
             capped: bool) -> str:
     """Why notify does not perform `action` now ("" : it may): the item waits or is done, a
     human must act (and the command), the flag is off, no performer, a cap, a parked account."""
-    by_hand = f"; by hand: {action.command}" if action.command else ""
+    by_hand = f"; by hand: {action.command}" if action.command and \
+        f"`{action.command}`" not in action.reason else ""
     if action.kind in ("none", "wait", "needs_human"):
         return action.reason + by_hand
     if not action.auto:
@@ -92,6 +94,12 @@ def why_not(ctx: Context, item: WorkItem, action: Action, registry: Registry,
             return day
         return parked_account(ctx, item, action)
     return ""
+
+
+def active_rows(ctx: Context, item: WorkItem) -> list[Assignment]:
+    """The row of the item's live run, for `next_action` (an unknown run says so)."""
+    row = ctx.board.get(item.active_run) if item.active_run else None
+    return [row] if row is not None else []
 
 
 def parked_account(ctx: Context, item: WorkItem, action: Action) -> str:

@@ -17,6 +17,10 @@ it again and skips those after it that were recorded meanwhile. Why one waits:
              comments wait, and the attempt does not count towards giving up; or the per-pass
              cap on forge calls is spent; or an earlier comment on the same item is waiting
              (an issue's comments keep their order)
+The end of a cycle without a merge (`pr_closed`, `abandoned`) is commented on once per cycle:
+both kinds share the key `cycle_end:<work>:-:-:c<cycle>` (the cycle counted from the `reopened`
+events before it), so an `abandoned` after a `pr_closed` of the same cycle (the PR reopened, then
+given up) adds nothing to the issue, and the next cycle's end has its own comment.
 The texts are in notify_texts.py.
 """
 
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from coordssh.domain.work import WorkItem
+from coordssh.domain.work_cycle import cycle_of
 from coordssh.services.notify_lock import checkpoint
 from coordssh.services.notifier import ALREADY, FAILED, POSTED, marker, notifier_for
 from coordssh.services.notify_texts import WRITERS
@@ -39,6 +44,7 @@ FAILURES = "comment_failures:"
 CALLS_PER_POST = 2
 MAX_ATTEMPTS = 20
 DEFERRED, GAVE_UP = "deferred", "gave_up"
+CYCLE_ENDS = frozenset({"pr_closed", "abandoned"})      # one comment per cycle for both
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,10 @@ def start_cursor(ctx: Context) -> dict[str, Any] | None:
             return None
         events = tx.events()
         end = max((e["seq"] for e in events), default=0)
-        owed = [c for c in (comment_for(e, soft_cap, tx.get_work(e["work"])) for e in events)
+        reopens = _reopens(events)
+        owed = [c for c in (comment_for(e, soft_cap, tx.get_work(e["work"]),
+                                        _cycle(reopens.get(e["work"], []), e["seq"]))
+                            for e in events)
                 if c is not None and tx.kv_get(LEDGER + c.dedupe_key) is None]
         tx.kv_set(CURSOR, end)
     items = sorted({c.work for c in owed})
@@ -88,10 +97,17 @@ def pending_comments(ctx: Context) -> tuple[list[Comment], int]:
         return [], 0
     cursor = int(ctx.board.kv_get(CURSOR, 0) or 0)
     found, last = [], cursor
+    reopens: dict[str, list[int]] = {}      # read for the items with a cycle end only
     for event in ctx.board.events_since(cursor):
         last = max(last, event["seq"])
+        cycle = None
+        if event["kind"] in CYCLE_ENDS:
+            work = event["work"]
+            if work not in reopens:
+                reopens[work] = _reopens(ctx.board.events(work)).get(work, [])
+            cycle = _cycle(reopens[work], event["seq"])
         comment = comment_for(event, ctx.config.pipeline.budgets.item_soft_usd,
-                              ctx.board.get_work(event["work"]))
+                              ctx.board.get_work(event["work"]), cycle)
         if comment is not None:
             found.append(comment)
     return found, last
@@ -164,16 +180,24 @@ def _failed(ctx: Context, comment: Comment, detail: str) -> tuple[str, str]:
 
 # --- what each event says ---------------------------------------------------------------------
 def comment_for(event: dict[str, Any], soft_cap: float | None,
-                item: WorkItem | None) -> Comment | None:
+                item: WorkItem | None, cycle: int | None = None) -> Comment | None:
+    """`cycle`: the cycle the event belongs to (for a cycle end; None: the item's current)."""
     kind, data, run = event["kind"], event.get("data") or {}, event.get("run") or ""
     if data.get("refused"):
         return None
     writer = WRITERS.get(kind)
     if writer is None:
         return None
+    if kind in CYCLE_ENDS:
+        cycle = cycle or (cycle_of(item) if item is not None else 1)
+        data = {**data, "work": event["work"], "branch": _branch(item, cycle)}
     body = writer(data, run, item, soft_cap)
     if not body:
         return None
+    if kind in CYCLE_ENDS:
+        return Comment(event["seq"], event["work"], kind, body,
+                       f"cycle_end:{event['work']}:-:-:c{cycle}",
+                       marker(f"cycle_end:c{cycle}", event["work"]))
     sha = data.get("sha") or ""
     extra = f":{int(event['at'])}" if kind in ("parked", "unparked", "machine_stale",
                                                   "machine_back") else ""
@@ -182,3 +206,26 @@ def comment_for(event: dict[str, Any], soft_cap: float | None,
                    marker(kind + extra, event["work"], run, sha))
 
 
+
+
+def _reopens(events: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """The seqs of each item's `reopened` events (each starts a new cycle)."""
+    found: dict[str, list[int]] = {}
+    for event in events:
+        if event["kind"] == "reopened" and not (event.get("data") or {}).get("refused"):
+            found.setdefault(event["work"], []).append(event["seq"])
+    return found
+
+
+def _cycle(reopens: list[int], seq: int) -> int:
+    return 1 + sum(1 for at in reopens if at < seq)
+
+
+def _branch(item: WorkItem | None, cycle: int) -> str:
+    """The branch of `cycle` (the item may be on a later cycle by now)."""
+    if item is None:
+        return ""
+    if cycle == cycle_of(item):
+        return item.branch
+    earlier = item.earlier[cycle - 1] if 0 < cycle <= len(item.earlier) else {}
+    return str(earlier.get("branch") or "")

@@ -4,7 +4,11 @@
 
 The briefing when a run starts, completion, failure with the reason, stuck (with the exact
 `coordssh continue ID --guidance ...`), usage-limited (with the reset time), the test and review
-verdicts, parked (a budget cap, with the reason), merged, a machine gone stale and back.
+verdicts, parked (a budget cap, with the reason), merged, a machine gone stale and back, and
+the end of a cycle without a merge: a PR closed unmerged, or the item abandoned (by the operator
+or for an issue closed on GitHub), with the way to start again. `pr_closed` and `abandoned` of
+one cycle share ONE comment (notify_comments keys them by cycle): the first says it all. Their
+`data` carries, besides the event's own, `work` and `branch` (the cycle's branch).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable
 
 from coordssh.domain import stages as s
 from coordssh.domain.next_action import clock
+from coordssh.services.abandon import DEFAULT_REASON
 
 
 def _started(data, run, item, soft_cap) -> str:
@@ -74,6 +79,29 @@ def _merged(data, item) -> str:
     return "**coordssh**: merged." + (f" PR #{number}." if number else "")
 
 
+def _again(data) -> str:
+    """How to start again; never the PR comment of `abandon --close-pr` word for word."""
+    repo, _, issue = str(data.get("work") or "REPO#ISSUE").rpartition("#")
+    kept = f"Branch `{data['branch']}` is kept. " if data.get("branch") else ""
+    return f"{kept}`coordssh assign MACHINE {repo} {issue}` starts a new cycle on a new branch."
+
+
+def _pr_closed(data, run, item, soft_cap) -> str:
+    number = data.get("number")
+    pr = f"PR #{number}" if number else "The PR"
+    return f"**coordssh**: {pr} was closed without merging: work stopped.\n{_again(data)}"
+
+
+def _abandoned(data, run, item, soft_cap) -> str:
+    reason = str(data.get("reason") or "").strip()
+    if data.get("by") == "operator":
+        said = "abandoned by the operator" + ("" if reason == DEFAULT_REASON or not reason
+                                              else f": {reason}")
+    else:
+        said = f"abandoned: {reason or 'given up'}"
+    return f"**coordssh**: {said}.\n{_again(data)}"
+
+
 WRITERS: dict[str, Callable[..., str]] = {
     "run_started": _started,
     "run_ended": _ended,
@@ -87,6 +115,8 @@ WRITERS: dict[str, Callable[..., str]] = {
     "machine_back": lambda data, run, item, cap: (
         f"**coordssh**: machine `{data.get('machine')}` answers again; run `{run}` is "
         "observed again."),
+    "pr_closed": _pr_closed,
+    "abandoned": _abandoned,
     "parked": lambda data, run, item, cap: (f"**coordssh**: parked: {data.get('reason', '')}"
                                             if data.get("until") is None else ""),
 }

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from coordssh.domain import stages as s
 from coordssh.domain.next_action import next_action
 from coordssh.services import budgets, parking, stale
+from coordssh.services.notify_actions import active_rows
 from coordssh.services.pipeline import policy_from_config
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ async def resume(ctx: Context) -> ResumeReport:
          "note": notes.get(mo.name, "")} for mo in observation.machines])
     policy, now = policy_from_config(ctx.config), ctx.clock()
     for item in ctx.board.list_work():
-        action = next_action(item, policy, now)
+        action = next_action(item, policy, now, active_rows(ctx, item))
         entry = {"work": item.key, "stage": item.stage, "action": action.kind,
                  "reason": action.reason, "command": action.command,
                  "auto": action.auto, "run": item.active_run or action.run}

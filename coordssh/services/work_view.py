@@ -69,9 +69,10 @@ async def work_views(ctx: Context, which: str | None = None, *,
     if await observe_live_runs(ctx, items):
         items = _items(ctx, keys)
     policy, now = pipeline.policy_from_config(ctx.config), ctx.clock()
-    return [WorkView(item, next_action(item, policy, now), _runs(ctx, item),
+    return [WorkView(item, next_action(item, policy, now, runs), runs,
                      tuple(histories.get(item.key, ())))
-            for histories in [_histories(ctx, items) if history else {}] for item in items]
+            for histories in [_histories(ctx, items) if history else {}] for item in items
+            for runs in [_runs(ctx, item)]]
 
 
 def _histories(ctx: Context, items: list[WorkItem]) -> dict[str, list[dict[str, Any]]]:
