@@ -108,6 +108,12 @@ async def test_a_run_on_an_unreachable_machine_is_said_unknown_with_retry_by_wor
     assert view.action.reason.endswith(f"; `coordssh retry {run.id}` moves it to another "
                                        "machine, or wait for the machine to answer")
     assert f"\n            coordssh retry {run.id}\n" in work_text(view)
+    from coordssh.services.live_model import work_views as live_views
+    from coordssh.services.pipeline import policy_from_config
+
+    [live], _ = live_views(ctx.board.list_work(), policy_from_config(ctx.config), ctx.clock(),
+                           ctx.board.list())          # `coordssh live` says it too
+    assert live.reason == view.action.reason
     report = await notify_pass(ctx)
     [skipped] = [e for e in report.skipped if e["work"] == "demo#5"]
     assert skipped["skipped"] == view.action.reason      # the command is said once, not twice

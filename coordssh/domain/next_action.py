@@ -10,7 +10,8 @@ Pure. The action names what to do (`kind`) and whether the driver may do it unat
   merge        hand the PR to the merge queue (issue 10 checks the gates again)
   park         park the item (until `until`, None: until a human decides)
   unpark       the parking time has passed
-  wait         something is under way (a run, a merge, a parking time)
+  wait         something is under way (a run, a merge, a parking time); a run whose machine
+               cannot be reached (`unknown` in `runs`) is said so, with `coordssh retry ID`
   needs_human  nothing automatic is right: the reason says what a human must decide
   none         nothing more will happen (merged, abandoned, stopped by the operator)
 

@@ -174,7 +174,7 @@ class LiveView:
     def build(self) -> Snapshot:
         now = self.ctx.clock()
         view = self.board.view
-        work, final = work_views(view.work, self.policy, now)
+        work, final = work_views(view.work, self.policy, now, view.rows)
         return Snapshot(
             at=now, refresh_s=self.refresh, machines=tuple(self._machine(link, now)
                                                          for link in self.links),

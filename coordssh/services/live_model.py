@@ -163,15 +163,18 @@ def _fold(row: Assignment, state: StreamState | None) -> Mapping[str, Any]:
     return saved if isinstance(saved, dict) else {}
 
 
-def work_views(items: Iterable[WorkItem], policy: Policy,
-               now: float) -> tuple[tuple[WorkView, ...], int]:
-    """The items still going, by stage order then age; the number of final ones left out."""
+def work_views(items: Iterable[WorkItem], policy: Policy, now: float,
+               rows: Iterable[Assignment] = ()) -> tuple[tuple[WorkView, ...], int]:
+    """The items still going, by stage order then age; the number of final ones left out.
+    `rows`: the runs as the board has them (a live run on a lost machine is said unknown)."""
     shown, final = [], 0
+    by_id = {row.id: row for row in rows}
     for item in items:
         if item.stage in s.FINAL_STAGES:
             final += 1
             continue
-        action = next_action(item, policy, now)
+        active = by_id.get(item.active_run)
+        action = next_action(item, policy, now, [active] if active is not None else [])
         shown.append(WorkView(item.key, item.stage, one_line(item.title, TEXT), action.kind,
                               one_line(action.reason, TEXT), action.auto, action.command,
                               item.pr_number, item.spend_usd))

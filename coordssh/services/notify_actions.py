@@ -75,7 +75,8 @@ def missing_reason(action: Action) -> str:
 def why_not(ctx: Context, item: WorkItem, action: Action, registry: Registry,
             capped: bool) -> str:
     """Why notify does not perform `action` now ("" : it may): the item waits or is done, a
-    human must act (and the command), the flag is off, no performer, a cap, a parked account."""
+    human must act (and the command, unless the reason names it), the flag is off, no
+    performer, a cap, a parked account."""
     by_hand = f"; by hand: {action.command}" if action.command and \
         f"`{action.command}`" not in action.reason else ""
     if action.kind in ("none", "wait", "needs_human"):
