@@ -206,8 +206,6 @@ def comment_for(event: dict[str, Any], soft_cap: float | None,
                    marker(kind + extra, event["work"], run, sha))
 
 
-
-
 def _reopens(events: list[dict[str, Any]]) -> dict[str, list[int]]:
     """The seqs of each item's `reopened` events (each starts a new cycle)."""
     found: dict[str, list[int]] = {}
