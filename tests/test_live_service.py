@@ -164,9 +164,12 @@ async def test_a_dropped_machine_is_unreachable_while_the_other_updates_and_come
             await snapshot_where(view, lambda s: machine_of(s, "flaky").reachable
                                  and run_of(s, "b1").streaming, "flaky back and followed")
             run_b.append(status_line("back again", 5))
+            # "stale" also means late: on a loaded machine one probe may take longer than
+            # STALE_AFTER refreshes, so wait for a fresh one rather than take the first snapshot
             snap = await snapshot_where(view, lambda s: run_of(s, "b1").last_status
-                                        == "back again" and run_of(s, "b1").status == m.RUNNING,
-                                        "flaky's line after the reconnect")
+                                        == "back again" and run_of(s, "b1").status == m.RUNNING
+                                        and machine_of(s, "flaky").stale_since is None,
+                                        "flaky's line after the reconnect, seen fresh")
             assert connector.opened == {"steady": 1, "flaky": 2}
             assert machine_of(snap, "flaky").stale_since is None
         assert ctx.board.get("b1").status == m.RUNNING
