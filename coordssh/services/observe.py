@@ -32,11 +32,11 @@ from coordssh.errors import RemoteError, TransportError
 from coordssh.remote.hygiene import Chore
 from coordssh.remote.probe import CHUNK_CAP, ProbeReport, RunFacts, probe
 from coordssh.remote.tmux import session_name
-from coordssh.services.judge import judge, pane_left, stderr_text
+from coordssh.services.judge import judge, pane_left
+from coordssh.services.observe_rows import row_diff, row_fields, state_of
 from coordssh.services.pipeline import record_adopted, record_end
 
 if TYPE_CHECKING:  # the stream parser and the classifier are imported where a run needs them
-    from coordssh.agent.outcome import Outcome
     from coordssh.agent.stream import StreamState
     from coordssh.config.schema import Machine
     from coordssh.services.context import Context
@@ -44,7 +44,6 @@ if TYPE_CHECKING:  # the stream parser and the classifier are imported where a r
 
 MAX_ROUNDS = 8           # probe rounds per observation when chunks are capped
 MAX_CAP = 256 * 1024 * 1024
-STDERR_KEEP = 2000
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,7 @@ async def _observe(ctx: Context, machine: Machine, transport: Transport,
     states = {} if states is None else states
     for row in rows:
         if row.id not in states:
-            states[row.id] = _state_of(row)
+            states[row.id] = state_of(row)
     report, facts, adopted = await _probe_all(ctx, transport, machine, rows, states, facts_only)
     bases = {row.id: row.offset for row in (*rows, *adopted)}
     rows = [*rows, *adopted]
@@ -167,8 +166,8 @@ async def _observe(ctx: Context, machine: Machine, transport: Transport,
     for row in rows:
         fact = facts.get(row.id) or RunFacts(id=row.id, missing=True)
         outcome, chore = judge(ctx, row, fact, states[row.id], report.now)
-        fields = _row_fields(ctx, row, fact, states[row.id], outcome, report.now)
-        changes[row.id] = _diff(row, fields)
+        fields = row_fields(ctx, row, fact, states[row.id], outcome, report.now)
+        changes[row.id] = row_diff(row, fields)
         updated.append(row.evolve(**fields))
         if chore:
             chores.append(Chore(row.id, row.run_dir, chore))
@@ -207,7 +206,7 @@ async def _probe_all(ctx: Context, transport: Transport, machine: Machine, rows:
                 if row is None:
                     continue
                 adopted.append(row)
-                states[run_id] = _state_of(row)
+                states[run_id] = state_of(row)
             before = states[run_id].bytes_consumed
             states[run_id].feed(fact.data)
             merged[run_id] = fact  # the newest facts describe the run; the data is fed
@@ -225,36 +224,6 @@ def _next(state: StreamState) -> int:
 
 
 # --- rows ---------------------------------------------------------------------------------------
-def _state_of(row: Assignment) -> StreamState:
-    from coordssh.agent.stream import StreamState
-
-    saved = row.extra.get("stream") if isinstance(row.extra, dict) else None
-    state = StreamState.from_dict(saved) if saved else StreamState()
-    state.bytes_consumed = row.offset
-    return state
-
-
-def _row_fields(ctx: Context, row: Assignment, fact: RunFacts, state: StreamState,
-                outcome: Outcome, now: float) -> dict[str, Any]:
-    terminal = outcome.status in m.TERMINAL_STATUSES
-    started = fact.started_at if fact.started_at is not None else row.started_at
-    finished = (fact.finished_at or now or ctx.clock()) if terminal else None
-    extra = {**row.extra, "stream": state.to_dict()}
-    if terminal and fact.stderr_tail:
-        extra["stderr_tail"] = stderr_text(fact)[-STDERR_KEEP:]
-    return {
-        "status": outcome.status, "reason": outcome.reason, "offset": state.bytes_consumed,
-        "session_id": state.session_id or row.session_id, "model": state.model or row.model,
-        "turns": state.turns, "cost_usd": state.cost_usd,
-        "last_status": state.last_status or row.last_status,
-        "pushed_sha": fact.pushed_sha or row.pushed_sha, "exit_code": fact.exit_code,
-        "started_at": started, "finished_at": finished,
-        "duration_s": (finished - started) if finished and started else row.duration_s,
-        "resets_at": outcome.resets_at, "unreachable_since": None, "extra": extra,
-        "updated_at": ctx.clock(),
-    }
-
-
 def _not_observed(ctx: Context, machine: Machine, rows: list[Assignment],
                   err: RemoteError) -> MachineObservation:
     """Unreachable: its live runs become `unknown`. Reached but the probe failed (a command
@@ -273,16 +242,11 @@ def _unreachable(ctx: Context, machine: Machine, rows: list[Assignment],
     for row in rows:
         fields = {"status": m.UNKNOWN, "reason": f"unreachable: {err.message}",
                   "unreachable_since": row.unreachable_since or now, "updated_at": now}
-        changes[row.id] = _diff(row, fields)
+        changes[row.id] = row_diff(row, fields)
         updated.append(row.evolve(**fields))
     return MachineObservation(machine.name, False, machine.max_workers, error=err.message,
                               running=len(updated), assignments=tuple(updated), changes=changes,
                               bases={row.id: row.offset for row in rows})
-
-
-def _diff(row: Assignment, fields: dict[str, Any]) -> dict[str, Any]:
-    changed = {k: v for k, v in fields.items() if k != "updated_at" and getattr(row, k) != v}
-    return {**changed, "updated_at": fields.get("updated_at", 0.0)} if changed else {}
 
 
 def _machines(ctx: Context, names: Iterable[str] | None) -> list[Machine]:
