@@ -56,8 +56,8 @@ class Abandoned:
 
 async def abandon(ctx: Context, which: str, *, reason: str = "",
                   close_pr: bool = False) -> Abandoned:
-    key = followup.resolve(ctx, which).item.key
-    item = await _observed(ctx, key)
+    item = await _observed(ctx, followup.resolve(ctx, which).item)
+    key = item.key
     refuse_live(ctx.board.get, item)
     if item.stage == s.MERGED:
         raise Refused(f"{key} is merged: there is nothing to abandon",
@@ -77,10 +77,9 @@ async def abandon(ctx: Context, which: str, *, reason: str = "",
     return await _close(ctx, item, already, pr)
 
 
-async def _observed(ctx: Context, key: str) -> WorkItem:
+async def _observed(ctx: Context, item: WorkItem) -> WorkItem:
     """The item after observing the machines of its live runs (a run that ended since the last
     command has its end applied first; an unreachable machine leaves its run live)."""
-    item = followup.resolve(ctx, key).item
     machines = sorted({row.machine for row in live_runs(ctx.board.get, item)
                        if row.machine in ctx.config.machines})
     if not machines:
@@ -88,7 +87,7 @@ async def _observed(ctx: Context, key: str) -> WorkItem:
     from coordssh.services.observe import observe
 
     await observe(ctx, machines)
-    return ctx.board.get_work(key) or item
+    return ctx.board.get_work(item.key) or item
 
 
 def live_runs(get: Callable[[str], Assignment | None], item: WorkItem) -> list[Assignment]:
