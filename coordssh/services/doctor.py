@@ -20,9 +20,9 @@ from coordssh.config.schema import Machine
 from coordssh.errors import CoordError, RemoteError
 from coordssh.remote.claude_path import claude_path_key
 from coordssh.remote.doctor_probe import ProbeFacts, run_probe, shell_cost
+from coordssh.services import slots
 from coordssh.services.context import Context
 from coordssh.services.doctor_checks import ERROR, Problem, assess, from_error, slot_problems
-from coordssh.services.slots import config_dirs_key
 from coordssh.transport.base import Transport
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ async def _check_machine(report: MachineReport, machine: Machine, transport: Tra
         report.problems.append(from_error(err, machine.name))
     if report.facts is not None:
         report.problems.extend(assess(machine, report.facts, report.shell_s, ctx.config.repos))
-    report.problems.extend(slot_problems(machine, ctx.board.kv_get(config_dirs_key(machine.name))))
+    report.problems.extend(slot_problems(machine, slots.capacity(ctx.board, machine)))
 
 
 async def _dispatch(report: MachineReport, machine: Machine, transport: Transport, ctx: Context,

@@ -52,13 +52,13 @@ def assess(machine: Machine, facts: ProbeFacts, shell_s: float | None,
     return [p if p.machine else Problem(p.severity, p.message, p.fix, name) for p in found]
 
 
-def slot_problems(machine: Machine, dirs: list[str] | None) -> list[Problem]:
-    """Fewer claude config slots recorded by setup than the machine's max_workers: the runs
-    beyond them are refused (each slot holds one live run)."""
-    if not dirs or len(dirs) >= machine.max_workers or "CLAUDE_CONFIG_DIR" in machine.env:
+def slot_problems(machine: Machine, capacity: int) -> list[Problem]:
+    """Fewer claude config slots recorded by setup than the machine's max_workers
+    (`services/slots.capacity`): the runs beyond them are refused."""
+    if capacity >= machine.max_workers:
         return []
-    return [Problem(WARNING, f"{machine.name} has {len(dirs)} claude config slots for "
-                             f"max_workers {machine.max_workers}: runs beyond {len(dirs)} at "
+    return [Problem(WARNING, f"{machine.name} has {capacity} claude config slots for "
+                             f"max_workers {machine.max_workers}: runs beyond {capacity} at "
                              "once are refused",
                     f"`coordssh setup {machine.name}` makes the missing slots (each needs its "
                     "own login), or lower max_workers", machine.name)]
